@@ -1,0 +1,253 @@
+//! [`Checkpoint`]s: where each (table, unit) collection stands, kept in the lake under `_state/`.
+//!
+//! [`CheckpointStore::save`] is a conditional write: it succeeds only if the checkpoint is still
+//! the one [`CheckpointStore::load`] returned, so two overlapping runs can never move a cursor
+//! backwards or lose each other's ids. On S3 that is `If-None-Match: *` for the first write and
+//! `If-Match: <etag>` after; a local lake gets the same guarantee from an exclusive file lock
+//! and a generation number (object_store's local store does not implement `PutMode::Update`).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Classify, ErrorClass};
+use crate::lake::{Lake, store_error_class};
+
+/// The state of one (table, unit) collection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub table: String,
+    /// The AWS account or Entra tenant.
+    pub unit: String,
+    /// Everything up to this instant has been written.
+    pub cursor: DateTime<Utc>,
+    /// Ids already written whose time lies in the overlap before `cursor`; a re-scan skips them.
+    #[serde(default)]
+    pub seen_ids: BTreeSet<String>,
+    /// The run that wrote this checkpoint.
+    pub run_id: String,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every save.
+    #[serde(default)]
+    pub generation: u64,
+}
+
+/// The version a checkpoint was loaded at; pass it back to [`CheckpointStore::save`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Version {
+    /// Not yet written: the save must create it.
+    Absent,
+    /// S3 ETag of the loaded object.
+    ETag(String),
+    /// Generation number of a local checkpoint.
+    Generation(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint {path} was changed by another run since it was read; this run's data is written, its checkpoint is not")]
+    Conflict { path: String },
+    #[error("checkpoint {path}: {message}")]
+    Store { path: String, message: String, class: ErrorClass },
+    #[error("checkpoint {path} is not valid: {message}")]
+    Corrupt { path: String, message: String },
+}
+
+impl Classify for CheckpointError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            // The other run made progress; the next scheduled run resumes from it.
+            CheckpointError::Conflict { .. } => ErrorClass::Retryable,
+            CheckpointError::Store { class, .. } => *class,
+            CheckpointError::Corrupt { .. } => ErrorClass::NonRetryable,
+        }
+    }
+}
+
+/// Loads and saves checkpoints of one lake.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    lake: Lake,
+}
+
+impl CheckpointStore {
+    pub fn new(lake: Lake) -> Self {
+        CheckpointStore { lake }
+    }
+
+    /// `_state/<table>/<unit>.json`, relative to the lake root.
+    pub fn path(table: &str, unit: &str) -> Path {
+        Path::from(format!("_state/{table}/{unit}.json"))
+    }
+
+    pub async fn load(&self, table: &str, unit: &str) -> Result<(Option<Checkpoint>, Version), CheckpointError> {
+        let path = Self::path(table, unit);
+        if let Some(root) = self.lake.local_root() {
+            let file = root.join(path.as_ref());
+            return tokio::task::spawn_blocking(move || local::load(&file))
+                .await
+                .map_err(|e| store_err(&path, e.to_string(), ErrorClass::Retryable))?;
+        }
+        match self.lake.store().get(&path).await {
+            Ok(got) => {
+                let etag = got.meta.e_tag.clone().unwrap_or_default();
+                let bytes = got.bytes().await.map_err(|e| store_err(&path, e.to_string(), store_error_class(&e)))?;
+                let checkpoint = parse(&path, &bytes)?;
+                Ok((Some(checkpoint), Version::ETag(etag)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok((None, Version::Absent)),
+            Err(e) => Err(store_err(&path, e.to_string(), store_error_class(&e))),
+        }
+    }
+
+    /// Writes `checkpoint` if the stored one is still at `expected`; returns the new version.
+    pub async fn save(&self, mut checkpoint: Checkpoint, expected: &Version) -> Result<Version, CheckpointError> {
+        let path = Self::path(&checkpoint.table, &checkpoint.unit);
+        if let Some(root) = self.lake.local_root() {
+            let file = root.join(path.as_ref());
+            let expected = expected.clone();
+            return tokio::task::spawn_blocking(move || local::save(&file, checkpoint, &expected))
+                .await
+                .map_err(|e| store_err(&path, e.to_string(), ErrorClass::Retryable))?;
+        }
+        checkpoint.generation += 1;
+        let body = serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint always serializes");
+        let mode = match expected {
+            Version::Absent => PutMode::Create,
+            Version::ETag(e_tag) => PutMode::Update(UpdateVersion { e_tag: Some(e_tag.clone()), version: None }),
+            Version::Generation(_) => {
+                return Err(store_err(&path, "a local version cannot guard an S3 write".into(), ErrorClass::NonRetryable));
+            }
+        };
+        let opts = PutOptions { mode, ..Default::default() };
+        match self.lake.store().put_opts(&path, PutPayload::from(body), opts).await {
+            Ok(result) => Ok(Version::ETag(result.e_tag.unwrap_or_default())),
+            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                Err(CheckpointError::Conflict { path: path.to_string() })
+            }
+            Err(e) => Err(store_err(&path, e.to_string(), store_error_class(&e))),
+        }
+    }
+}
+
+fn store_err(path: &Path, message: String, class: ErrorClass) -> CheckpointError {
+    CheckpointError::Store { path: path.to_string(), message, class }
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    serde_json::from_slice(bytes).map_err(|e| CheckpointError::Corrupt { path: path.to_string(), message: e.to_string() })
+}
+
+/// Local-directory checkpoints: an exclusive lock on `<file>.lock` serialises savers, and the
+/// generation inside the file plays the role of the ETag.
+mod local {
+    use super::*;
+    use fs4::fs_std::FileExt;
+    use std::io::Write;
+
+    pub(super) fn load(file: &PathBuf) -> Result<(Option<Checkpoint>, Version), CheckpointError> {
+        let path = Path::from(file.to_string_lossy().as_ref());
+        match std::fs::read(file) {
+            Ok(bytes) => {
+                let checkpoint = parse(&path, &bytes)?;
+                let generation = checkpoint.generation;
+                Ok((Some(checkpoint), Version::Generation(generation)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((None, Version::Absent)),
+            Err(e) => Err(store_err(&path, e.to_string(), ErrorClass::Retryable)),
+        }
+    }
+
+    pub(super) fn save(file: &PathBuf, mut checkpoint: Checkpoint, expected: &Version) -> Result<Version, CheckpointError> {
+        let display = Path::from(file.to_string_lossy().as_ref());
+        let io = |e: std::io::Error| store_err(&display, e.to_string(), ErrorClass::Retryable);
+        let dir = file.parent().expect("checkpoint paths have a parent");
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(file.with_extension("lock")).map_err(io)?;
+        lock.lock_exclusive().map_err(io)?;
+
+        let (_, current) = load(file)?;
+        let matches = match (expected, &current) {
+            (Version::Absent, Version::Absent) => true,
+            (Version::Generation(a), Version::Generation(b)) => a == b,
+            _ => false,
+        };
+        if !matches {
+            return Err(CheckpointError::Conflict { path: display.to_string() });
+        }
+        checkpoint.generation = match current {
+            Version::Generation(g) => g + 1,
+            _ => 1,
+        };
+        let mut tmp = tempfile_in(dir).map_err(io)?;
+        tmp.1.write_all(&serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint always serializes")).map_err(io)?;
+        tmp.1.sync_all().map_err(io)?;
+        std::fs::rename(&tmp.0, file).map_err(io)?;
+        Ok(Version::Generation(checkpoint.generation))
+        // The lock is released when `lock` is dropped.
+    }
+
+    fn tempfile_in(dir: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+        let path = dir.join(format!(".checkpoint-{}.tmp", uuid::Uuid::new_v4()));
+        let file = std::fs::File::create(&path)?;
+        Ok((path, file))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::LakeUrl;
+
+    fn checkpoint(unit: &str, cursor: &str) -> Checkpoint {
+        Checkpoint {
+            table: "t".into(),
+            unit: unit.into(),
+            cursor: cursor.parse().unwrap(),
+            seen_ids: BTreeSet::from(["a".to_string()]),
+            run_id: "r1".into(),
+            updated_at: Utc::now(),
+            generation: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn local_store_refuses_a_stale_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let aws = aws_config::SdkConfig::builder().build();
+        let lake = Lake::open(&LakeUrl::Local(dir.path().into()), &aws).await.unwrap();
+        let store = CheckpointStore::new(lake);
+
+        let (none, v0) = store.load("t", "u").await.unwrap();
+        assert!(none.is_none());
+        assert_eq!(v0, Version::Absent);
+
+        let v1 = store.save(checkpoint("u", "2026-11-01T00:00:00Z"), &v0).await.unwrap();
+        // A second run that also read "absent" must not overwrite the first one's checkpoint.
+        let err = store.save(checkpoint("u", "2026-10-01T00:00:00Z"), &v0).await.unwrap_err();
+        assert!(matches!(err, CheckpointError::Conflict { .. }), "{err}");
+
+        let (loaded, v) = store.load("t", "u").await.unwrap();
+        assert_eq!(v, v1);
+        assert_eq!(loaded.unwrap().cursor, "2026-11-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+
+        let v2 = store.save(checkpoint("u", "2026-11-02T00:00:00Z"), &v1).await.unwrap();
+        assert!(matches!(store.save(checkpoint("u", "2026-11-03T00:00:00Z"), &v1).await, Err(CheckpointError::Conflict { .. })));
+        assert_eq!(v2, Version::Generation(2));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_checkpoint_names_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("_state/t")).unwrap();
+        std::fs::write(dir.path().join("_state/t/u.json"), b"{not json").unwrap();
+        let lake = Lake::open(&LakeUrl::Local(dir.path().into()), &aws_config::SdkConfig::builder().build()).await.unwrap();
+        let err = CheckpointStore::new(lake).load("t", "u").await.unwrap_err();
+        assert!(err.to_string().contains("_state/t/u.json"), "{err}");
+    }
+}

@@ -1,0 +1,428 @@
+//! [`Config`]: the process environment turned into validated settings, once.
+//!
+//! This is the only module that reads the environment. Lambdas and the CLI call
+//! [`Config::from_env`] at start-up; tests call [`Config::from_lookup`] with a map so they never
+//! touch the process environment. Every error names the variable and the value that was wrong.
+//! Variable names are those of `DESIGN.md` ("Configuration").
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::lake::LakeUrl;
+
+/// Prefix of the variables that hold secret values when the env secret store is chosen
+/// (local runs only, see [`SecretSource::Env`]).
+pub const ENV_SECRET_PREFIX: &str = "AUDITLAKE_SECRET_";
+
+/// A configuration problem, always naming the variable and (when there is one) its value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var} is not set: {hint}")]
+    Missing { var: &'static str, hint: &'static str },
+    #[error("{var}={value:?} is invalid: {reason}")]
+    Invalid { var: &'static str, value: String, reason: String },
+}
+
+/// Microsoft cloud the Graph collectors talk to (`AUDITLAKE_CLOUD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cloud {
+    #[default]
+    Global,
+    UsGov,
+    UsGovDod,
+    China,
+}
+
+impl Cloud {
+    /// Default login (token) and Graph base URLs of this cloud.
+    pub fn endpoints(self) -> (&'static str, &'static str) {
+        match self {
+            Cloud::Global => ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
+            Cloud::UsGov => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
+            Cloud::UsGovDod => ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us"),
+            Cloud::China => ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+        }
+    }
+}
+
+/// Where secret values come from.
+#[derive(Clone)]
+pub enum SecretSource {
+    /// SSM Parameter Store SecureStrings (the default; what Lambdas use).
+    Ssm,
+    /// `AUDITLAKE_SECRET_<PARAM NAME>` variables, for local runs only; chosen explicitly with
+    /// `AUDITLAKE_SECRETS=env`. Values are captured here so nothing else reads the environment.
+    Env(BTreeMap<String, SecretString>),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Ssm => f.write_str("Ssm"),
+            // Names only: values redact themselves, but there is no reason to print them at all.
+            SecretSource::Env(vars) => f.debug_tuple("Env").field(&vars.keys().collect::<Vec<_>>()).finish(),
+        }
+    }
+}
+
+/// Which AWS accounts the IAM report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountScope {
+    /// The account of the credentials the process runs with.
+    Current,
+    /// These accounts (`AUDITLAKE_ACCOUNT_IDS`), each entered by assuming `role_name`.
+    Listed { account_ids: Vec<String>, role_name: String },
+    /// Every active account of the AWS Organization (`AUDITLAKE_ORGANIZATION=true`).
+    Organization { role_name: String },
+}
+
+/// Validated settings shared by every binary. Fields a given binary does not use are still
+/// validated, so a typo anywhere fails at start-up rather than at 3 a.m.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `AUDITLAKE_LAKE_URL`; `None` only when unset (the CLI may supply `--lake`).
+    pub lake_url: Option<LakeUrl>,
+    pub tenant_ids: Vec<String>,
+    pub graph_client_id_param: Option<String>,
+    pub graph_client_secret_param: Option<String>,
+    pub graph_cert_param: Option<String>,
+    pub cloud: Cloud,
+    pub graph_url: String,
+    pub login_url: String,
+    pub signin_event_types: Vec<String>,
+    pub overlap: Duration,
+    pub lag: Duration,
+    pub initial_lookback: Duration,
+    pub retention: Duration,
+    pub time_budget: Duration,
+    pub graph_requests_per_10s: u32,
+    pub accounts: AccountScope,
+    /// Concurrent `ListAccessKeys` calls per account (`AUDITLAKE_IAM_CONCURRENCY`, default 8).
+    pub iam_concurrency: usize,
+    pub secrets: SecretSource,
+}
+
+/// The four sign-in event types of Graph beta's `signInEventTypes`.
+pub const ALL_SIGNIN_EVENT_TYPES: [&str; 4] =
+    ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"];
+
+impl Config {
+    /// Reads and validates the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        Self::from_lookup(|name| vars.get(name).cloned(), vars.keys().map(String::as_str))
+    }
+
+    /// Builds a config from any variable source. `names` lists every variable that exists
+    /// (used to collect `AUDITLAKE_SECRET_*` when the env secret store is chosen).
+    pub fn from_lookup<'a>(
+        get: impl Fn(&str) -> Option<String>,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, ConfigError> {
+        // Empty and whitespace-only values count as unset: CloudFormation often passes "".
+        let var = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let lake_url = var("AUDITLAKE_LAKE_URL")
+            .map(|v| {
+                LakeUrl::parse(&v).map_err(|reason| ConfigError::Invalid {
+                    var: "AUDITLAKE_LAKE_URL",
+                    value: v.clone(),
+                    reason,
+                })
+            })
+            .transpose()?;
+
+        let tenant_ids = list(var("AUDITLAKE_TENANT_IDS"));
+        for t in &tenant_ids {
+            if !is_tenant_id(t) {
+                return Err(invalid(
+                    "AUDITLAKE_TENANT_IDS",
+                    t,
+                    "expected a tenant GUID or a domain name such as contoso.onmicrosoft.com",
+                ));
+            }
+        }
+
+        let cloud = match var("AUDITLAKE_CLOUD").as_deref() {
+            None | Some("global") => Cloud::Global,
+            Some("usgov") => Cloud::UsGov,
+            Some("usgov-dod") => Cloud::UsGovDod,
+            Some("china") => Cloud::China,
+            Some(other) => {
+                return Err(invalid("AUDITLAKE_CLOUD", other, "expected global, usgov, usgov-dod or china"));
+            }
+        };
+        let (login_default, graph_default) = cloud.endpoints();
+        let graph_url = http_url("AUDITLAKE_GRAPH_URL", var("AUDITLAKE_GRAPH_URL"), graph_default)?;
+        let login_url = http_url("AUDITLAKE_LOGIN_URL", var("AUDITLAKE_LOGIN_URL"), login_default)?;
+
+        let signin_event_types = match var("AUDITLAKE_SIGNIN_EVENT_TYPES") {
+            None => ALL_SIGNIN_EVENT_TYPES.iter().map(|s| s.to_string()).collect(),
+            Some(v) => {
+                let types = list(Some(v.clone()));
+                if let Some(bad) = types.iter().find(|t| !ALL_SIGNIN_EVENT_TYPES.contains(&t.as_str())) {
+                    return Err(invalid(
+                        "AUDITLAKE_SIGNIN_EVENT_TYPES",
+                        bad,
+                        "expected interactiveUser, nonInteractiveUser, servicePrincipal or managedIdentity",
+                    ));
+                }
+                types
+            }
+        };
+
+        let duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
+            let raw = var(name).unwrap_or_else(|| default.to_string());
+            humantime::parse_duration(&raw)
+                .map_err(|e| invalid(name, &raw, &format!("{e}; expected a duration such as 90m, 2h or 7d")))
+        };
+        let overlap = duration("AUDITLAKE_OVERLAP", "1h")?;
+        let lag = duration("AUDITLAKE_LAG", "2m")?;
+        let initial_lookback = duration("AUDITLAKE_INITIAL_LOOKBACK", "1d")?;
+        let retention = duration("AUDITLAKE_RETENTION", "30d")?;
+        let time_budget = duration("AUDITLAKE_TIME_BUDGET", "12m")?;
+        if initial_lookback > retention {
+            return Err(invalid(
+                "AUDITLAKE_INITIAL_LOOKBACK",
+                &humantime::format_duration(initial_lookback).to_string(),
+                "must not exceed AUDITLAKE_RETENTION (Graph rejects or empties older windows)",
+            ));
+        }
+
+        let graph_requests_per_10s = positive("AUDITLAKE_GRAPH_REQUESTS_PER_10S", var("AUDITLAKE_GRAPH_REQUESTS_PER_10S"), 5)?;
+        let iam_concurrency = positive("AUDITLAKE_IAM_CONCURRENCY", var("AUDITLAKE_IAM_CONCURRENCY"), 8)? as usize;
+
+        let accounts = account_scope(
+            var("AUDITLAKE_ACCOUNT_IDS"),
+            var("AUDITLAKE_ORGANIZATION"),
+            var("AUDITLAKE_ASSUME_ROLE_NAME"),
+        )?;
+
+        let secrets = match var("AUDITLAKE_SECRETS").as_deref() {
+            None | Some("ssm") => SecretSource::Ssm,
+            Some("env") => SecretSource::Env(
+                names
+                    .into_iter()
+                    .filter(|n| n.starts_with(ENV_SECRET_PREFIX))
+                    .filter_map(|n| get(n).map(|v| (n.to_string(), SecretString::from(v))))
+                    .collect(),
+            ),
+            Some(other) => return Err(invalid("AUDITLAKE_SECRETS", other, "expected ssm (default) or env")),
+        };
+
+        Ok(Config {
+            lake_url,
+            tenant_ids,
+            graph_client_id_param: var("AUDITLAKE_GRAPH_CLIENT_ID_PARAM"),
+            graph_client_secret_param: var("AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM"),
+            graph_cert_param: var("AUDITLAKE_GRAPH_CERT_PARAM"),
+            cloud,
+            graph_url,
+            login_url,
+            signin_event_types,
+            overlap,
+            lag,
+            initial_lookback,
+            retention,
+            time_budget,
+            graph_requests_per_10s,
+            accounts,
+            iam_concurrency,
+            secrets,
+        })
+    }
+
+    /// The lake URL, or an error saying how to set it.
+    pub fn require_lake_url(&self) -> Result<&LakeUrl, ConfigError> {
+        self.lake_url.as_ref().ok_or(ConfigError::Missing {
+            var: "AUDITLAKE_LAKE_URL",
+            hint: "set it to s3://bucket/prefix or a local directory",
+        })
+    }
+}
+
+fn invalid(var: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { var, value: value.to_string(), reason: reason.to_string() }
+}
+
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+fn positive(var: &'static str, value: Option<String>, default: u32) -> Result<u32, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(invalid(var, &v, "expected a whole number greater than 0")),
+        },
+    }
+}
+
+fn http_url(var: &'static str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let Some(v) = value else { return Ok(default.to_string()) };
+    match url::Url::parse(&v) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(v.trim_end_matches('/').to_string()),
+        Ok(_) => Err(invalid(var, &v, "expected an http(s) URL with a host")),
+        Err(e) => Err(invalid(var, &v, &e.to_string())),
+    }
+}
+
+fn is_tenant_id(s: &str) -> bool {
+    let guid = s.len() == 36
+        && s.chars().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+    let domain = s.contains('.')
+        && s.split('.').all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    guid || domain
+}
+
+/// A 12-digit AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn account_scope(
+    account_ids: Option<String>,
+    organization: Option<String>,
+    role_name: Option<String>,
+) -> Result<AccountScope, ConfigError> {
+    let organization = match organization.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(invalid("AUDITLAKE_ORGANIZATION", organization.as_deref().unwrap_or_default(), "expected true or false"));
+        }
+    };
+    let ids = list(account_ids.clone());
+    if let Some(bad) = ids.iter().find(|id| !is_account_id(id)) {
+        return Err(invalid("AUDITLAKE_ACCOUNT_IDS", bad, "expected 12-digit AWS account ids, comma-separated"));
+    }
+    if organization && !ids.is_empty() {
+        return Err(invalid(
+            "AUDITLAKE_ACCOUNT_IDS",
+            account_ids.as_deref().unwrap_or_default(),
+            "set either AUDITLAKE_ACCOUNT_IDS or AUDITLAKE_ORGANIZATION=true, not both",
+        ));
+    }
+    if !organization && ids.is_empty() {
+        return Ok(AccountScope::Current);
+    }
+    let role_name = match role_name {
+        Some(r) if is_role_name(&r) => r,
+        Some(r) => return Err(invalid("AUDITLAKE_ASSUME_ROLE_NAME", &r, "expected an IAM role name (letters, digits and +=,.@_-)")),
+        None => {
+            return Err(ConfigError::Missing {
+                var: "AUDITLAKE_ASSUME_ROLE_NAME",
+                hint: "multi-account collection assumes this read-only role in every account",
+            });
+        }
+    };
+    Ok(if organization { AccountScope::Organization { role_name } } else { AccountScope::Listed { account_ids: ids, role_name } })
+}
+
+fn is_role_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|n| map.get(n).cloned(), map.keys().map(String::as_str))
+    }
+
+    #[test]
+    fn defaults_are_those_of_the_design() {
+        let c = config(&[]).unwrap();
+        assert!(c.lake_url.is_none());
+        assert_eq!(c.overlap, Duration::from_secs(3600));
+        assert_eq!(c.lag, Duration::from_secs(120));
+        assert_eq!(c.retention, Duration::from_secs(30 * 86400));
+        assert_eq!(c.time_budget, Duration::from_secs(12 * 60));
+        assert_eq!(c.graph_requests_per_10s, 5);
+        assert_eq!(c.signin_event_types.len(), 4);
+        assert_eq!(c.accounts, AccountScope::Current);
+        assert!(matches!(c.secrets, SecretSource::Ssm));
+        assert_eq!(c.graph_url, "https://graph.microsoft.com");
+        assert_eq!(c.require_lake_url().unwrap_err().to_string().split(' ').next(), Some("AUDITLAKE_LAKE_URL"));
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_the_value() {
+        let cases: &[(&str, &str)] = &[
+            ("AUDITLAKE_OVERLAP", "ninety minutes"),
+            ("AUDITLAKE_CLOUD", "mars"),
+            ("AUDITLAKE_ACCOUNT_IDS", "12345"),
+            ("AUDITLAKE_GRAPH_REQUESTS_PER_10S", "0"),
+            ("AUDITLAKE_ORGANIZATION", "yes"),
+            ("AUDITLAKE_TENANT_IDS", "not a tenant"),
+            ("AUDITLAKE_SIGNIN_EVENT_TYPES", "interactive"),
+            ("AUDITLAKE_LAKE_URL", "ftp://host/x"),
+            ("AUDITLAKE_GRAPH_URL", "graph"),
+            ("AUDITLAKE_SECRETS", "vault"),
+        ];
+        for (var, value) in cases {
+            let err = config(&[(var, value)]).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(var), "{msg} should name {var}");
+            assert!(msg.contains(value), "{msg} should quote {value}");
+            assert!(matches!(err, ConfigError::Invalid { .. }));
+        }
+    }
+
+    #[test]
+    fn multi_account_needs_a_role_name() {
+        let err = config(&[("AUDITLAKE_ACCOUNT_IDS", "111111111111,222222222222")]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { var: "AUDITLAKE_ASSUME_ROLE_NAME", hint: "multi-account collection assumes this read-only role in every account" });
+        let c = config(&[("AUDITLAKE_ACCOUNT_IDS", " 111111111111, 222222222222 "), ("AUDITLAKE_ASSUME_ROLE_NAME", "AuditLakeReader")]).unwrap();
+        assert_eq!(
+            c.accounts,
+            AccountScope::Listed { account_ids: vec!["111111111111".into(), "222222222222".into()], role_name: "AuditLakeReader".into() }
+        );
+        let c = config(&[("AUDITLAKE_ORGANIZATION", "TRUE"), ("AUDITLAKE_ASSUME_ROLE_NAME", "r")]).unwrap();
+        assert_eq!(c.accounts, AccountScope::Organization { role_name: "r".into() });
+        let err = config(&[("AUDITLAKE_ORGANIZATION", "true"), ("AUDITLAKE_ACCOUNT_IDS", "111111111111"), ("AUDITLAKE_ASSUME_ROLE_NAME", "r")]).unwrap_err();
+        assert!(err.to_string().contains("not both"));
+    }
+
+    #[test]
+    fn lookback_beyond_retention_is_refused() {
+        let err = config(&[("AUDITLAKE_INITIAL_LOOKBACK", "40d")]).unwrap_err();
+        assert!(err.to_string().contains("AUDITLAKE_INITIAL_LOOKBACK"));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset_and_clouds_switch_endpoints() {
+        let c = config(&[("AUDITLAKE_LAKE_URL", "  "), ("AUDITLAKE_CLOUD", "usgov-dod")]).unwrap();
+        assert!(c.lake_url.is_none());
+        assert_eq!(c.graph_url, "https://dod-graph.microsoft.us");
+        assert_eq!(c.login_url, "https://login.microsoftonline.us");
+        let c = config(&[("AUDITLAKE_CLOUD", "china"), ("AUDITLAKE_GRAPH_URL", "http://127.0.0.1:8080/")]).unwrap();
+        assert_eq!(c.graph_url, "http://127.0.0.1:8080");
+        assert_eq!(c.login_url, "https://login.chinacloudapi.cn");
+    }
+
+    #[test]
+    fn env_secrets_only_when_chosen_and_never_in_debug() {
+        let canary = "canary-secret-value-0f9a";
+        let c = config(&[("AUDITLAKE_SECRET_GRAPH_CLIENT_SECRET", canary)]).unwrap();
+        assert!(matches!(c.secrets, SecretSource::Ssm), "env secrets are never picked up implicitly");
+        let c = config(&[("AUDITLAKE_SECRETS", "env"), ("AUDITLAKE_SECRET_GRAPH_CLIENT_SECRET", canary)]).unwrap();
+        let SecretSource::Env(ref vars) = c.secrets else { panic!("env store expected") };
+        assert_eq!(vars["AUDITLAKE_SECRET_GRAPH_CLIENT_SECRET"].expose_secret(), canary);
+        assert!(!format!("{c:?}").contains(canary));
+    }
+
+    #[test]
+    fn tenant_ids_accept_guids_and_domains() {
+        let c = config(&[("AUDITLAKE_TENANT_IDS", "72f988bf-86f1-41af-91ab-2d7cd011db47, contoso.onmicrosoft.com")]).unwrap();
+        assert_eq!(c.tenant_ids.len(), 2);
+    }
+}

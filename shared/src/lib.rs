@@ -1,0 +1,28 @@
+//! `auditlake-core`: everything two or more auditlake binaries use.
+//!
+//! A run reads [`config::Config`] once, opens the [`lake::Lake`] (S3 or a local directory), and
+//! hands a [`pipeline::Source`] to [`pipeline::run`], which for each unit (account or tenant)
+//! loads a [`checkpoint::Checkpoint`], pulls records through the source, streams them as
+//! Parquet with a [`lake::TableWriter`], and only then moves the checkpoint.
+//!
+//! - [`config`]: environment → validated `Config` (the only module that reads the environment).
+//! - [`secrets`]: `SecretStore` over SSM SecureStrings (or env, for local runs only).
+//! - [`lake`]: lake URL, Parquet writer over `object_store`, quarantine.
+//! - [`checkpoint`]: typed checkpoints with conditional writes.
+//! - [`pipeline`]: the `Source` trait and the one collection algorithm.
+//! - [`schema`]: one Arrow schema per table, and row → `RecordBatch` mapping.
+//! - [`iam`]: the AWS IAM access-key source (credential report + `ListAccessKeys`).
+//! - [`error`]: `Retryable` / `NonRetryable` classification shared by every error type.
+//! - [`aws`]: AWS SDK configuration.
+
+pub mod aws;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod iam;
+pub mod lake;
+pub mod pipeline;
+pub mod schema;
+pub mod secrets;
+
+pub use error::{Classify, ErrorClass};

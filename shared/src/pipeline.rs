@@ -1,0 +1,235 @@
+//! [`run`]: the one collection algorithm every source goes through.
+//!
+//! For each unit (AWS account, Entra tenant) of a [`Source`], independently:
+//! 1. load the unit's checkpoint (and its version);
+//! 2. let the source [`plan`](Source::plan) the window and the deterministic file stem;
+//! 3. [`pull`](Source::pull) records into a [`TableWriter`];
+//! 4. [`finish`](TableWriter::finish) the files — data is durable only now;
+//! 5. save the checkpoint with a conditional write.
+//!
+//! A failing unit is reported in the [`RunSummary`] and does not stop the others. The summary
+//! is logged as one JSON line and returned to the caller (Lambda handler or CLI).
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::checkpoint::{Checkpoint, CheckpointStore};
+use crate::error::{Classify, ErrorClass};
+use crate::lake::{Lake, TableWriter};
+use crate::schema::TableDef;
+
+/// What started this run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The scheduled event's time (so a retried event re-pulls the same window), else now.
+    pub event_time: DateTime<Utc>,
+    /// Unique per invocation; stored in every row.
+    pub run_id: String,
+}
+
+impl RunRequest {
+    pub fn new(event_time: Option<DateTime<Utc>>, run_id: impl Into<String>) -> Self {
+        RunRequest { event_time: event_time.unwrap_or_else(Utc::now), run_id: run_id.into() }
+    }
+}
+
+/// What a source will pull for one unit in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// File-name stem, deterministic per (unit, window): a retry overwrites.
+    pub stem: String,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: DateTime<Utc>,
+    /// The single `dt` partition a snapshot source writes, if any.
+    pub partition: Option<NaiveDate>,
+}
+
+/// What a pull achieved; becomes the next checkpoint.
+#[derive(Debug, Clone)]
+pub struct PullOutcome {
+    pub cursor: DateTime<Utc>,
+    pub seen_ids: BTreeSet<String>,
+    /// The time budget ran out before the window was done.
+    pub more_to_do: bool,
+    /// Source-specific facts for the summary.
+    pub detail: Option<serde_json::Value>,
+}
+
+/// A collection source: AWS IAM, Entra sign-ins, directory audits, …
+#[async_trait]
+pub trait Source: Send + Sync {
+    type Error: std::error::Error + Classify + Send + Sync + 'static;
+
+    fn table(&self) -> &'static TableDef;
+
+    /// Units collected and checkpointed independently.
+    async fn units(&self) -> Result<Vec<String>, Self::Error>;
+
+    fn plan(&self, unit: &str, checkpoint: Option<&Checkpoint>, request: &RunRequest) -> Plan;
+
+    /// Pulls the planned window of `unit` into `out`.
+    async fn pull(&self, unit: &str, plan: &Plan, request: &RunRequest, out: &mut TableWriter) -> Result<PullOutcome, Self::Error>;
+}
+
+/// How one unit went.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitSummary {
+    pub unit: String,
+    pub ok: bool,
+    pub rows: u64,
+    pub files: u64,
+    pub quarantined: u64,
+    pub more_to_do: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<ErrorClass>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+    pub files_written: Vec<String>,
+}
+
+/// The result of one run, logged as one JSON line.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub table: String,
+    pub lake: String,
+    pub event_time: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub rows: u64,
+    pub files: u64,
+    pub quarantined: u64,
+    pub units_ok: usize,
+    pub units_failed: usize,
+    pub more_to_do: bool,
+    pub units: Vec<UnitSummary>,
+}
+
+impl RunSummary {
+    /// `None` when every unit succeeded; otherwise whether a retry may help (all failures
+    /// retryable) or not.
+    pub fn failure_class(&self) -> Option<ErrorClass> {
+        let classes: Vec<ErrorClass> = self.units.iter().filter(|u| !u.ok).filter_map(|u| u.error_class).collect();
+        if classes.is_empty() {
+            None
+        } else if classes.iter().all(|c| *c == ErrorClass::Retryable) {
+            Some(ErrorClass::Retryable)
+        } else {
+            Some(ErrorClass::NonRetryable)
+        }
+    }
+
+    /// One line naming the failed units and why.
+    pub fn failure_message(&self) -> String {
+        let failed: Vec<String> = self
+            .units
+            .iter()
+            .filter(|u| !u.ok)
+            .map(|u| format!("{}: {}", u.unit, u.error.as_deref().unwrap_or("failed")))
+            .collect();
+        format!("{} of {} units failed for {}: {}", failed.len(), self.units.len(), self.table, failed.join("; "))
+    }
+}
+
+/// Runs `source` over all its units. Fails as a whole only when the units cannot be listed.
+pub async fn run<S: Source>(source: &S, lake: &Lake, request: &RunRequest) -> Result<RunSummary, S::Error> {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let table = source.table();
+    let units = source.units().await?;
+    let checkpoints = CheckpointStore::new(lake.clone());
+
+    let mut summaries = Vec::with_capacity(units.len());
+    for unit in &units {
+        let summary = match run_unit(source, lake, &checkpoints, unit, request).await {
+            Ok(s) => s,
+            Err((error, class, rows)) => {
+                tracing::error!(table = table.name, unit = %unit, error = %error, class = class.as_str(), "unit failed; other units go on");
+                UnitSummary {
+                    unit: unit.clone(),
+                    ok: false,
+                    rows,
+                    files: 0,
+                    quarantined: 0,
+                    more_to_do: true,
+                    error: Some(error),
+                    error_class: Some(class),
+                    detail: None,
+                    files_written: Vec::new(),
+                }
+            }
+        };
+        summaries.push(summary);
+    }
+
+    let summary = RunSummary {
+        run_id: request.run_id.clone(),
+        table: table.name.to_string(),
+        lake: lake.url().to_string(),
+        event_time: request.event_time,
+        started_at,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        rows: summaries.iter().map(|u| u.rows).sum(),
+        files: summaries.iter().map(|u| u.files).sum(),
+        quarantined: summaries.iter().map(|u| u.quarantined).sum(),
+        units_ok: summaries.iter().filter(|u| u.ok).count(),
+        units_failed: summaries.iter().filter(|u| !u.ok).count(),
+        more_to_do: summaries.iter().any(|u| u.more_to_do),
+        units: summaries,
+    };
+    let line = serde_json::to_string(&summary).unwrap_or_default();
+    tracing::info!(target: "auditlake::summary", summary = %line, "run finished");
+    Ok(summary)
+}
+
+type UnitFailure = (String, ErrorClass, u64);
+
+async fn run_unit<S: Source>(
+    source: &S,
+    lake: &Lake,
+    checkpoints: &CheckpointStore,
+    unit: &str,
+    request: &RunRequest,
+) -> Result<UnitSummary, UnitFailure> {
+    let fail = |e: &dyn std::fmt::Display, class: ErrorClass| (e.to_string(), class, 0);
+    let table = source.table();
+    let (checkpoint, version) = checkpoints.load(table.name, unit).await.map_err(|e| fail(&e, e.class()))?;
+    let plan = source.plan(unit, checkpoint.as_ref(), request);
+    tracing::info!(table = table.name, unit, stem = %plan.stem, window_end = %plan.window_end, "collecting");
+
+    let mut writer = lake.table_writer(table, plan.stem.clone());
+    // On failure the writer is dropped unfinished: open multipart uploads are abandoned and
+    // the checkpoint stays where it was, so the next run pulls the same window again.
+    let outcome = source.pull(unit, &plan, request, &mut writer).await.map_err(|e| fail(&e, e.class()))?;
+    let stats = writer.finish().await.map_err(|e| fail(&e, e.class()))?;
+
+    let next = Checkpoint {
+        table: table.name.to_string(),
+        unit: unit.to_string(),
+        cursor: outcome.cursor,
+        seen_ids: outcome.seen_ids,
+        run_id: request.run_id.clone(),
+        updated_at: Utc::now(),
+        generation: checkpoint.as_ref().map_or(0, |c| c.generation),
+    };
+    checkpoints.save(next, &version).await.map_err(|e| (e.to_string(), e.class(), stats.rows))?;
+
+    Ok(UnitSummary {
+        unit: unit.to_string(),
+        ok: true,
+        rows: stats.rows,
+        files: stats.files,
+        quarantined: stats.quarantined,
+        more_to_do: outcome.more_to_do,
+        error: None,
+        error_class: None,
+        detail: outcome.detail,
+        files_written: stats.paths,
+    })
+}

@@ -1,0 +1,55 @@
+//! One Arrow schema per lake table, and the mapping of source records into it.
+//!
+//! [`TableDef`] names a table, its time column (which decides the `dt` partition) and its Arrow
+//! schema. The schema here is the single source: Athena DDL and Glue columns are generated from
+//! it. Timestamps are `Timestamp(Millisecond, "UTC")` (Athena engine v3 reads milliseconds).
+//!
+//! - [`iam_access_keys`]: `aws_iam_access_keys`, one row per access key per daily snapshot.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::RecordBatch;
+use arrow_schema::{ArrowError, DataType, Field, SchemaRef, TimeUnit};
+use serde::Serialize;
+
+pub mod iam_access_keys;
+
+/// A lake table.
+#[derive(Debug)]
+pub struct TableDef {
+    /// Table name, also the top-level folder in the lake.
+    pub name: &'static str,
+    /// Column whose UTC date is the `dt` partition.
+    pub time_column: &'static str,
+    /// One sentence for generated DDL comments and docs.
+    pub description: &'static str,
+    schema: &'static LazyLock<SchemaRef>,
+}
+
+impl TableDef {
+    pub fn schema(&self) -> SchemaRef {
+        (*self.schema).clone()
+    }
+}
+
+/// Every table of the lake.
+pub fn tables() -> [&'static TableDef; 1] {
+    [&iam_access_keys::TABLE]
+}
+
+/// The timestamp type of every time column.
+pub fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some(Arc::from("UTC")))
+}
+
+pub(crate) fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
+    Field::new(name, data_type, nullable)
+}
+
+/// Serializes rows into one batch of `schema` with arrow-json's serde decoder, so a row struct
+/// and its schema are the only mapping code a table needs.
+pub fn rows_to_batch<T: Serialize>(schema: SchemaRef, rows: &[T]) -> Result<RecordBatch, ArrowError> {
+    let mut decoder = arrow_json::ReaderBuilder::new(schema.clone()).with_batch_size(rows.len().max(1)).build_decoder()?;
+    decoder.serialize(rows)?;
+    Ok(decoder.flush()?.unwrap_or_else(|| RecordBatch::new_empty(schema)))
+}
