@@ -85,23 +85,23 @@ impl Source for TestSource {
     }
 }
 
-fn parquet_files(dir: &std::path::Path) -> Vec<String> {
-    let mut files: Vec<String> = walk(dir).into_iter().filter(|p| p.ends_with(".parquet")).collect();
-    files.sort();
-    files
-}
-
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned());
+/// Lake-relative paths of every Parquet file under `root`, sorted.
+fn parquet_files(root: &std::path::Path) -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() { walk(&path, out) } else { out.push(path) }
         }
     }
-    out
+    let mut files = Vec::new();
+    walk(root, &mut files);
+    let mut names: Vec<String> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[tokio::test]
