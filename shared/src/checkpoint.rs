@@ -6,7 +6,7 @@
 //! `If-Match: <etag>` after; a local lake gets the same guarantee from an exclusive file lock
 //! and a generation number (object_store's local store does not implement `PutMode::Update`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -26,9 +26,10 @@ pub struct Checkpoint {
     pub unit: String,
     /// Everything up to this instant has been written.
     pub cursor: DateTime<Utc>,
-    /// Ids already written whose time lies in the overlap before `cursor`; a re-scan skips them.
+    /// Ids already written whose time lies in the overlap before `cursor` (with that time);
+    /// a re-scan skips them.
     #[serde(default)]
-    pub seen_ids: BTreeSet<String>,
+    pub seen_ids: BTreeMap<String, DateTime<Utc>>,
     /// The run that wrote this checkpoint.
     pub run_id: String,
     pub updated_at: DateTime<Utc>,
@@ -209,7 +210,7 @@ mod tests {
             table: "t".into(),
             unit: unit.into(),
             cursor: cursor.parse().unwrap(),
-            seen_ids: BTreeSet::from(["a".to_string()]),
+            seen_ids: BTreeMap::from([("a".to_string(), "2026-11-01T00:00:00Z".parse().unwrap())]),
             run_id: "r1".into(),
             updated_at: Utc::now(),
             generation: 0,

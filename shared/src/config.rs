@@ -98,6 +98,8 @@ pub struct Config {
     pub retention: Duration,
     pub time_budget: Duration,
     pub graph_requests_per_10s: u32,
+    /// Signature of certificate assertions (`AUDITLAKE_GRAPH_ASSERTION_ALG`: ps256 | rs256).
+    pub graph_assertion_alg: crate::graph::AssertionAlg,
     pub accounts: AccountScope,
     /// Concurrent `ListAccessKeys` calls per account (`AUDITLAKE_IAM_CONCURRENCY`, default 8).
     pub iam_concurrency: usize,
@@ -194,6 +196,12 @@ impl Config {
         let graph_requests_per_10s = positive("AUDITLAKE_GRAPH_REQUESTS_PER_10S", var("AUDITLAKE_GRAPH_REQUESTS_PER_10S"), 5)?;
         let iam_concurrency = positive("AUDITLAKE_IAM_CONCURRENCY", var("AUDITLAKE_IAM_CONCURRENCY"), 8)? as usize;
 
+        let graph_assertion_alg = match var("AUDITLAKE_GRAPH_ASSERTION_ALG").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("ps256") => crate::graph::AssertionAlg::Ps256,
+            Some("rs256") => crate::graph::AssertionAlg::Rs256,
+            Some(other) => return Err(invalid("AUDITLAKE_GRAPH_ASSERTION_ALG", other, "expected ps256 (default) or rs256")),
+        };
+
         let accounts = account_scope(
             var("AUDITLAKE_ACCOUNT_IDS"),
             var("AUDITLAKE_ORGANIZATION"),
@@ -228,6 +236,7 @@ impl Config {
             retention,
             time_budget,
             graph_requests_per_10s,
+            graph_assertion_alg,
             accounts,
             iam_concurrency,
             secrets,

@@ -12,6 +12,8 @@
 //! - [`pipeline`]: the `Source` trait and the one collection algorithm.
 //! - [`schema`]: one Arrow schema per table, and row → `RecordBatch` mapping.
 //! - [`iam`]: the AWS IAM access-key source (credential report + `ListAccessKeys`).
+//! - [`graph`]: the Microsoft Graph sources (sign-ins, directory audits): tokens, pacing,
+//!   retries, paging, incremental windows.
 //! - [`error`]: `Retryable` / `NonRetryable` classification shared by every error type.
 //! - [`aws`]: AWS SDK configuration.
 
@@ -19,6 +21,7 @@ pub mod aws;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod graph;
 pub mod iam;
 pub mod lake;
 pub mod pipeline;

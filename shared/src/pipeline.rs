@@ -10,7 +10,7 @@
 //! A failing unit is reported in the [`RunSummary`] and does not stop the others. The summary
 //! is logged as one JSON line and returned to the caller (Lambda handler or CLI).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -29,11 +29,13 @@ pub struct RunRequest {
     pub event_time: DateTime<Utc>,
     /// Unique per invocation; stored in every row.
     pub run_id: String,
+    /// When the invocation started: time budgets count from here.
+    pub started: tokio::time::Instant,
 }
 
 impl RunRequest {
     pub fn new(event_time: Option<DateTime<Utc>>, run_id: impl Into<String>) -> Self {
-        RunRequest { event_time: event_time.unwrap_or_else(Utc::now), run_id: run_id.into() }
+        RunRequest { event_time: event_time.unwrap_or_else(Utc::now), run_id: run_id.into(), started: tokio::time::Instant::now() }
     }
 }
 
@@ -52,7 +54,8 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct PullOutcome {
     pub cursor: DateTime<Utc>,
-    pub seen_ids: BTreeSet<String>,
+    /// Ids written in the overlap before `cursor`, with their times.
+    pub seen_ids: BTreeMap<String, DateTime<Utc>>,
     /// The time budget ran out before the window was done.
     pub more_to_do: bool,
     /// Source-specific facts for the summary.
@@ -72,7 +75,14 @@ pub trait Source: Send + Sync {
     fn plan(&self, unit: &str, checkpoint: Option<&Checkpoint>, request: &RunRequest) -> Plan;
 
     /// Pulls the planned window of `unit` into `out`.
-    async fn pull(&self, unit: &str, plan: &Plan, request: &RunRequest, out: &mut TableWriter) -> Result<PullOutcome, Self::Error>;
+    async fn pull(
+        &self,
+        unit: &str,
+        plan: &Plan,
+        checkpoint: Option<&Checkpoint>,
+        request: &RunRequest,
+        out: &mut TableWriter,
+    ) -> Result<PullOutcome, Self::Error>;
 }
 
 /// How one unit went.
@@ -206,7 +216,7 @@ async fn run_unit<S: Source>(
     let mut writer = lake.table_writer(table, plan.stem.clone());
     // On failure the writer is dropped unfinished: open multipart uploads are abandoned and
     // the checkpoint stays where it was, so the next run pulls the same window again.
-    let outcome = source.pull(unit, &plan, request, &mut writer).await.map_err(|e| fail(&e, e.class()))?;
+    let outcome = source.pull(unit, &plan, checkpoint.as_ref(), request, &mut writer).await.map_err(|e| fail(&e, e.class()))?;
     let stats = writer.finish().await.map_err(|e| fail(&e, e.class()))?;
 
     let next = Checkpoint {

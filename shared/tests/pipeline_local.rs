@@ -68,7 +68,14 @@ impl Source for TestSource {
         Plan { stem: unit.to_string(), window_start: None, window_end: request.event_time, partition: Some(request.event_time.date_naive()) }
     }
 
-    async fn pull(&self, unit: &str, plan: &Plan, request: &RunRequest, out: &mut TableWriter) -> Result<PullOutcome, Unreachable> {
+    async fn pull(
+        &self,
+        unit: &str,
+        plan: &Plan,
+        _checkpoint: Option<&Checkpoint>,
+        request: &RunRequest,
+        out: &mut TableWriter,
+    ) -> Result<PullOutcome, Unreachable> {
         let dt = plan.partition.unwrap();
         out.claim(dt);
         let n = self.rows_per_unit.load(Ordering::SeqCst);

@@ -535,7 +535,14 @@ impl Source for IamSource {
         Plan { stem: unit.to_string(), window_start: None, window_end: request.event_time, partition: Some(dt) }
     }
 
-    async fn pull(&self, unit: &str, plan: &Plan, request: &RunRequest, out: &mut TableWriter) -> Result<PullOutcome, IamError> {
+    async fn pull(
+        &self,
+        unit: &str,
+        plan: &Plan,
+        _checkpoint: Option<&Checkpoint>,
+        request: &RunRequest,
+        out: &mut TableWriter,
+    ) -> Result<PullOutcome, IamError> {
         let dt: NaiveDate = plan.partition.unwrap_or_else(|| request.event_time.date_naive());
         out.claim(dt);
         let snapshot = self.snapshot(unit, request.event_time, &request.run_id).await?;

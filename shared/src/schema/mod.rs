@@ -5,6 +5,8 @@
 //! it. Timestamps are `Timestamp(Millisecond, "UTC")` (Athena engine v3 reads milliseconds).
 //!
 //! - [`iam_access_keys`]: `aws_iam_access_keys`, one row per access key per daily snapshot.
+//! - [`entra_signins`], [`entra_directory_audits`]: Graph records, declared with Graph's names
+//!   and mapped by [`graph::GraphBatchBuilder`].
 
 use std::sync::{Arc, LazyLock};
 
@@ -12,6 +14,9 @@ use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, DataType, Field, SchemaRef, TimeUnit};
 use serde::Serialize;
 
+pub mod entra_directory_audits;
+pub mod entra_signins;
+pub mod graph;
 pub mod iam_access_keys;
 
 /// A lake table.
@@ -33,8 +38,8 @@ impl TableDef {
 }
 
 /// Every table of the lake.
-pub fn tables() -> [&'static TableDef; 1] {
-    [&iam_access_keys::TABLE]
+pub fn tables() -> [&'static TableDef; 3] {
+    [&entra_signins::TABLE, &entra_directory_audits::TABLE, &iam_access_keys::TABLE]
 }
 
 /// The timestamp type of every time column.

@@ -1,0 +1,277 @@
+//! [`GraphClient`]: one paced, retried GET of a Graph page.
+//!
+//! Every request of a tenant first takes a slot from the tenant's [`Pacer`], then a token from
+//! the [`TokenProvider`]. Failures are handled as Graph documents them: 429 waits `Retry-After`
+//! (pausing the whole tenant) or backs off exponentially with jitter; 500/502/503/504,
+//! timeouts, connection resets and bodies that are cut short are retried with backoff; a 401
+//! renews the token once; "Invalid Skip Token" retries the same link a few times; licence and
+//! permission errors fail at once with a message a person can act on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::Mutex;
+
+use super::GraphError;
+use super::pacer::Pacer;
+use super::token::TokenProvider;
+
+/// Retry settings (tests shorten the delays).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Retries of the same nextLink after "Invalid Skip Token" before giving up on it.
+    pub skip_token_retries: u32,
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            skip_token_retries: 3,
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One page of a Graph collection.
+#[derive(Debug)]
+pub struct Page {
+    pub records: Vec<Box<RawValue>>,
+    pub next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PageBody {
+    #[serde(default)]
+    value: Vec<Box<RawValue>>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Counters a run reports (and benchmarks read).
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct ClientStats {
+    pub requests: u64,
+    pub throttled: u64,
+    pub retries: u64,
+}
+
+/// Paced, retried access to Graph for any number of tenants.
+#[derive(Debug)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    tokens: TokenProvider,
+    graph_url: String,
+    budget: (u32, Duration),
+    retry: RetryPolicy,
+    pacers: Mutex<HashMap<String, Arc<Pacer>>>,
+    stats: std::sync::Mutex<ClientStats>,
+}
+
+const LICENCE_CODE: &str = "Authentication_RequestFromNonPremiumTenantOrB2CTenant";
+
+impl GraphClient {
+    /// `requests_per_10s` is the per-tenant pacing budget (Graph allows 5 for these reports).
+    pub fn new(http: reqwest::Client, tokens: TokenProvider, graph_url: &str, requests_per_10s: u32, retry: RetryPolicy) -> Self {
+        GraphClient {
+            http,
+            tokens,
+            graph_url: graph_url.trim_end_matches('/').to_string(),
+            budget: (requests_per_10s, Duration::from_secs(10)),
+            retry,
+            pacers: Mutex::new(HashMap::new()),
+            stats: std::sync::Mutex::new(ClientStats::default()),
+        }
+    }
+
+    /// An HTTP client suited to Graph: no redirects (tokens must not follow them), gzip.
+    pub fn http_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .gzip(true)
+            .user_agent(concat!("auditlake/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a static reqwest configuration builds")
+    }
+
+    pub fn graph_url(&self) -> &str {
+        &self.graph_url
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count(&self, f: impl FnOnce(&mut ClientStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    async fn pacer(&self, tenant: &str) -> Arc<Pacer> {
+        let mut pacers = self.pacers.lock().await;
+        pacers.entry(tenant.to_string()).or_insert_with(|| Arc::new(Pacer::new(self.budget.0, self.budget.1))).clone()
+    }
+
+    /// GETs one page at `url` (a first-page URL or a nextLink, used verbatim).
+    pub async fn get_page(&self, tenant: &str, url: &str) -> Result<Page, GraphError> {
+        let pacer = self.pacer(tenant).await;
+        let mut renewed_token = false;
+        let mut skip_token_failures = 0;
+        let mut last_problem = String::new();
+        for attempt in 1..=self.retry.max_attempts {
+            if attempt > 1 {
+                self.count(|s| s.retries += 1);
+            }
+            pacer.acquire().await;
+            let token = match self.tokens.token(tenant).await {
+                Ok(t) => t,
+                Err(GraphError::Transient { message, .. }) => {
+                    last_problem = message;
+                    self.backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            self.count(|s| s.requests += 1);
+            let sent = self.http.get(url).bearer_auth(token.expose_secret()).timeout(self.retry.request_timeout).send().await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    last_problem = format!("request failed: {}", without_url(&e));
+                    tracing::warn!(tenant, attempt, problem = %last_problem, "Graph request failed; retrying");
+                    self.backoff(attempt).await;
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = match response.bytes().await {
+                Ok(b) => b,
+                Err(e) => {
+                    last_problem = format!("HTTP {status}, body cut short: {}", without_url(&e));
+                    tracing::warn!(tenant, attempt, problem = %last_problem, "Graph response incomplete; retrying");
+                    self.backoff(attempt).await;
+                    continue;
+                }
+            };
+            match status {
+                200 => match serde_json::from_slice::<PageBody>(&body) {
+                    Ok(page) => return Ok(Page { records: page.value, next_link: page.next_link }),
+                    Err(e) => {
+                        last_problem = format!("invalid JSON in a 200 response ({} bytes): {e}", body.len());
+                        tracing::warn!(tenant, attempt, problem = %last_problem, "Graph page unreadable; retrying");
+                        self.backoff(attempt).await;
+                    }
+                },
+                429 => {
+                    self.count(|s| s.throttled += 1);
+                    last_problem = "throttled (429)".into();
+                    match retry_after {
+                        Some(secs) => {
+                            tracing::warn!(tenant, retry_after = secs, "Graph throttled the tenant; honouring Retry-After");
+                            pacer.pause(Duration::from_secs(secs)).await;
+                        }
+                        None => {
+                            tracing::warn!(tenant, attempt, "Graph throttled the tenant without Retry-After; backing off");
+                            self.backoff(attempt).await;
+                        }
+                    }
+                }
+                401 if !renewed_token => {
+                    tracing::info!(tenant, "Graph answered 401; renewing the token once");
+                    self.tokens.invalidate(tenant).await;
+                    renewed_token = true;
+                }
+                401 => {
+                    let e = error_detail(&body);
+                    return Err(GraphError::Auth { tenant: tenant.into(), message: format!("401 after a fresh token: {}: {}", e.code, e.message) });
+                }
+                403 => {
+                    let e = error_detail(&body);
+                    if e.code == LICENCE_CODE {
+                        return Err(GraphError::Licence { tenant: tenant.into() });
+                    }
+                    return Err(GraphError::Permission { tenant: tenant.into(), code: e.code, message: e.message });
+                }
+                400 if error_detail(&body).message.to_ascii_lowercase().contains("skip token") => {
+                    skip_token_failures += 1;
+                    if skip_token_failures > self.retry.skip_token_retries {
+                        return Err(GraphError::InvalidSkipToken { tenant: tenant.into() });
+                    }
+                    last_problem = "Invalid Skip Token".into();
+                    tracing::warn!(tenant, skip_token_failures, "Graph rejected a skip token; retrying the same link");
+                    self.backoff(1).await;
+                }
+                500 | 502 | 503 | 504 => {
+                    let e = error_detail(&body);
+                    last_problem = format!("HTTP {status} {}", e.code);
+                    tracing::warn!(tenant, attempt, status, "Graph server error; retrying");
+                    match retry_after {
+                        Some(secs) => pacer.pause(Duration::from_secs(secs)).await,
+                        None => self.backoff(attempt).await,
+                    }
+                }
+                _ => {
+                    let e = error_detail(&body);
+                    return Err(GraphError::Request { tenant: tenant.into(), status, code: e.code, message: e.message });
+                }
+            }
+        }
+        Err(GraphError::Exhausted { tenant: tenant.into(), attempts: self.retry.max_attempts, last: last_problem })
+    }
+
+    /// Exponential backoff with full jitter: a random delay in [d/2, d], d = base · 2^(n−1).
+    async fn backoff(&self, attempt: u32) {
+        let exp = self.retry.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let d = exp.min(self.retry.max_delay);
+        let jittered = d.mul_f64(0.5 + fastrand::f64() * 0.5);
+        tokio::time::sleep(jittered).await;
+    }
+}
+
+fn error_detail(body: &[u8]) -> ErrorDetail {
+    serde_json::from_slice::<ErrorBody>(body).map(|b| b.error).unwrap_or_default()
+}
+
+/// reqwest errors print the URL, whose skiptoken is opaque but long; keep messages short.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "<url>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}

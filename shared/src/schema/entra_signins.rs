@@ -1,0 +1,92 @@
+//! `entra_signins`: one row per sign-in event (`dt` = date of `created_at`).
+//!
+//! Every v1.0 `signIn` property plus the beta properties people query, in Graph's order.
+
+use arrow_schema::Field;
+
+use super::TableDef;
+use super::graph::GraphTable;
+use super::graph::dsl::*;
+
+pub static GRAPH: GraphTable = GraphTable { graph_fields, time_property: "createdDateTime", context_columns: &["sign_in_event_type"] };
+
+pub static TABLE: TableDef = TableDef {
+    name: "entra_signins",
+    time_column: "created_at",
+    description: "Microsoft Entra ID sign-ins (interactive, non-interactive, service principal, managed identity)",
+    schema: &SCHEMA,
+};
+
+static SCHEMA: std::sync::LazyLock<arrow_schema::SchemaRef> = std::sync::LazyLock::new(|| GRAPH.lake_schema());
+
+fn graph_fields() -> Vec<Field> {
+    vec![
+        s("id"),
+        ts("createdDateTime"),
+        s("userId"),
+        s("userPrincipalName"),
+        s("userDisplayName"),
+        s("userType"),
+        s("appId"),
+        s("appDisplayName"),
+        s("ipAddress"),
+        s("clientAppUsed"),
+        s("userAgent"),
+        s("correlationId"),
+        s("conditionalAccessStatus"),
+        b("isInteractive"),
+        strings("signInEventTypes"),
+        obj("status", vec![i32("errorCode"), s("failureReason"), s("additionalDetails")]),
+        obj("location", vec![s("city"), s("state"), s("countryOrRegion"), obj("geoCoordinates", vec![f64("altitude"), f64("latitude"), f64("longitude")])]),
+        obj("deviceDetail", vec![s("deviceId"), s("displayName"), s("operatingSystem"), s("browser"), b("isCompliant"), b("isManaged"), s("trustType")]),
+        list("appliedConditionalAccessPolicies", vec![
+            s("id"),
+            s("displayName"),
+            strings("enforcedGrantControls"),
+            strings("enforcedSessionControls"),
+            s("result"),
+        ]),
+        s("riskDetail"),
+        s("riskLevelAggregated"),
+        s("riskLevelDuringSignIn"),
+        s("riskState"),
+        strings("riskEventTypes"),
+        strings("riskEventTypes_v2"),
+        s("resourceDisplayName"),
+        s("resourceId"),
+        s("resourceTenantId"),
+        s("homeTenantId"),
+        s("servicePrincipalId"),
+        s("servicePrincipalName"),
+        obj("authenticationAppDeviceDetails", vec![s("appVersion"), s("clientApp"), s("deviceId"), s("operatingSystem")]),
+        // beta
+        s("authenticationRequirement"),
+        strings("authenticationMethodsUsed"),
+        s("authenticationProtocol"),
+        list("authenticationDetails", vec![
+            s("authenticationMethod"),
+            s("authenticationMethodDetail"),
+            ts("authenticationStepDateTime"),
+            s("authenticationStepRequirement"),
+            s("authenticationStepResultDetail"),
+            b("succeeded"),
+        ]),
+        list("authenticationProcessingDetails", vec![s("key"), s("value")]),
+        s("crossTenantAccessType"),
+        s("tokenIssuerType"),
+        s("tokenIssuerName"),
+        s("appOwnerTenantId"),
+        s("resourceOwnerTenantId"),
+        s("alternateSignInName"),
+        s("signInIdentifier"),
+        s("signInIdentifierType"),
+        s("sessionId"),
+        s("originalRequestId"),
+        i32("processingTimeInMilliseconds"),
+        b("flaggedForReview"),
+        b("isThroughGlobalSecureAccess"),
+        s("globalSecureAccessIpAddress"),
+        obj("managedServiceIdentity", vec![s("msiType"), s("associatedResourceId"), s("federatedTokenId"), s("federatedTokenIssuer")]),
+        obj("mfaDetail", vec![s("authMethod"), s("authDetail")]),
+    ]
+}
