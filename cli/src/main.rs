@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use auditlake_core::config::Config;
+use auditlake_core::graph::{self, GraphKind};
 use auditlake_core::iam::IamSource;
+use auditlake_core::secrets::SecretStore;
 use auditlake_core::lake::{Lake, LakeUrl};
 use auditlake_core::pipeline::{self, RunRequest};
 use chrono::{DateTime, Utc};
@@ -43,6 +45,10 @@ enum Command {
 enum CollectSource {
     /// Snapshot AWS IAM access keys (credential report + ListAccessKeys) into aws_iam_access_keys.
     IamKeys(CollectArgs),
+    /// Entra ID sign-ins (every AUDITLAKE_SIGNIN_EVENT_TYPES) from Graph into entra_signins.
+    Signins(CollectArgs),
+    /// Entra ID directory audits from Graph into entra_directory_audits.
+    Audits(CollectArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,33 +77,52 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::from_env()?;
     match cli.command {
-        Command::Collect { source: CollectSource::IamKeys(args) } => {
+        Command::Collect { source } => {
+            let (args, which) = match &source {
+                CollectSource::IamKeys(a) => (a, "iam-keys"),
+                CollectSource::Signins(a) => (a, "signins"),
+                CollectSource::Audits(a) => (a, "audits"),
+            };
             let url = match &args.lake {
                 Some(raw) => LakeUrl::parse(raw).map_err(|reason| anyhow::anyhow!("--lake {raw:?} is invalid: {reason}"))?,
                 None => config.require_lake_url()?.clone(),
             };
             let sdk = auditlake_core::aws::load_sdk_config().await;
             let lake = Lake::open(&url, &sdk).await?;
-            let source = IamSource::new(&sdk, config.accounts.clone(), config.iam_concurrency);
-            let request = RunRequest::new(args.time, format!("cli-{}", uuid_like()));
-            let summary = pipeline::run(&source, &lake, &request).await.context("listing the accounts to collect")?;
+            let request = RunRequest::new(args.time, cli_run_id());
+            let summary = match which {
+                "iam-keys" => {
+                    let source = IamSource::new(&sdk, config.accounts.clone(), config.iam_concurrency);
+                    pipeline::run(&source, &lake, &request).await.context("listing the accounts to collect")?
+                }
+                _ => {
+                    let secrets = SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(&sdk));
+                    let kind = if which == "signins" { graph::signins(&config) } else { GraphKind::DirectoryAudits };
+                    let source = graph::source_from_config(&config, &secrets, kind).await?;
+                    pipeline::run(&source, &lake, &request).await?
+                }
+            };
             println!("{}", serde_json::to_string(&summary)?);
             if summary.units_failed > 0 {
                 eprintln!("error: {}", summary.failure_message());
                 return Ok(ExitCode::from(1));
             }
             eprintln!(
-                "wrote {} rows in {} files to {} ({} quarantined)",
-                summary.rows, summary.files, summary.lake, summary.quarantined
+                "wrote {} rows in {} files to {} ({} quarantined){}",
+                summary.rows,
+                summary.files,
+                summary.lake,
+                summary.quarantined,
+                if summary.more_to_do { "; more remains: run it again to continue" } else { "" }
             );
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// A run id that sorts by time: the start time in milliseconds and the process id.
-fn uuid_like() -> String {
-    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id())
+/// A run id that sorts by time: `cli-`, the start time in milliseconds and the process id.
+fn cli_run_id() -> String {
+    format!("cli-{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id())
 }
 
 fn init_tracing(format: LogFormat) {

@@ -2,20 +2,10 @@
 
 use auditlake_core::config::Config;
 use auditlake_core::iam::IamSource;
-use auditlake_core::lake::{Lake, LakeError};
-use auditlake_core::pipeline::{self, RunRequest, RunSummary};
-use auditlake_core::{Classify, ErrorClass};
-use chrono::{DateTime, Utc};
+use auditlake_core::invocation::{InvocationError, ScheduledEvent, run_scheduled};
+use auditlake_core::lake::Lake;
+use auditlake_core::pipeline::RunSummary;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::Deserialize;
-
-/// The part of an EventBridge scheduled event we use; `{}` is accepted too (manual runs).
-#[derive(Debug, Default, Deserialize)]
-pub struct ScheduledEvent {
-    /// The scheduled time: it decides the report date, so a retried event rewrites the same day.
-    #[serde(default)]
-    pub time: Option<DateTime<Utc>>,
-}
 
 /// Built once per execution environment and borrowed by every invocation.
 #[derive(Debug)]
@@ -26,46 +16,28 @@ pub struct Deps {
 
 impl Deps {
     pub async fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, HandlerError> {
-        let url = config.require_lake_url().map_err(|e| HandlerError::new(e.to_string(), ErrorClass::NonRetryable))?;
-        let lake = Lake::open(url, sdk).await.map_err(|e: LakeError| HandlerError::new(e.to_string(), e.class()))?;
+        let url = config.require_lake_url().map_err(|e| HandlerError(InvocationError::new(e.to_string(), auditlake_core::ErrorClass::NonRetryable)))?;
+        let lake = Lake::open(url, sdk).await.map_err(|e| HandlerError(InvocationError::from_error(&e)))?;
         let source = IamSource::new(sdk, config.accounts.clone(), config.iam_concurrency);
         Ok(Deps { lake, source })
     }
 }
 
-/// An invocation failure, typed for Lambda as `Retryable` or `NonRetryable`.
+/// Lambda's view of an [`InvocationError`].
 #[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct HandlerError {
-    pub message: String,
-    pub class: ErrorClass,
-}
-
-impl HandlerError {
-    fn new(message: String, class: ErrorClass) -> Self {
-        HandlerError { message, class }
-    }
-}
+#[error(transparent)]
+pub struct HandlerError(#[from] pub InvocationError);
 
 impl From<HandlerError> for Diagnostic {
     fn from(e: HandlerError) -> Diagnostic {
-        Diagnostic { error_type: e.class.as_str().to_string(), error_message: e.message }
+        Diagnostic { error_type: e.0.class.as_str().to_string(), error_message: e.0.message }
     }
 }
 
-/// Runs the IAM pipeline. Accounts that succeeded are written even when others fail; the
-/// invocation then fails (so the OnFailure destination alerts) naming the failed accounts.
+/// Runs the IAM pipeline for one scheduled event (its `time` decides the report date).
 pub async fn handle(event: LambdaEvent<ScheduledEvent>, deps: &Deps) -> Result<RunSummary, HandlerError> {
-    let request = RunRequest::new(event.payload.time, event.context.request_id.clone());
-    let summary = pipeline::run(&deps.source, &deps.lake, &request)
-        .await
-        .map_err(|e| HandlerError::new(e.to_string(), e.class()))?;
-    match summary.failure_class() {
-        None => Ok(summary),
-        Some(class) => Err(HandlerError::new(summary.failure_message(), class)),
-    }
+    Ok(run_scheduled(&deps.source, &deps.lake, event.payload, &event.context.request_id).await?)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

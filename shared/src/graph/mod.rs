@@ -92,3 +92,18 @@ pub async fn client_from_config(config: &Config, secrets: &SecretStore) -> Resul
     let tokens = TokenProvider::new(http.clone(), &config.login_url, &config.graph_url, client_id, credential);
     Ok(Arc::new(GraphClient::new(http, tokens, &config.graph_url, config.graph_requests_per_10s, RetryPolicy::default())))
 }
+
+/// The source a Lambda or the CLI runs: client from the secret store, tenants and windows
+/// from the configuration.
+pub async fn source_from_config(config: &Config, secrets: &SecretStore, kind: GraphKind) -> Result<GraphSource, GraphError> {
+    if config.tenant_ids.is_empty() {
+        return Err(GraphError::Config("AUDITLAKE_TENANT_IDS is not set: name the Entra tenants to collect (comma-separated)".into()));
+    }
+    let client = client_from_config(config, secrets).await?;
+    Ok(GraphSource::new(client, kind, config.tenant_ids.clone(), WindowSettings::from_config(config)))
+}
+
+/// The sign-in source for the configured event types.
+pub fn signins(config: &Config) -> GraphKind {
+    GraphKind::SignIns { event_types: config.signin_event_types.clone() }
+}
