@@ -4,7 +4,9 @@
 //!   account per test (moto keys state by account, so parallel tests never see each other).
 //! - [`parquet_rows`]: read Parquet back into JSON rows to assert on.
 //! - [`logs`]: capture every log line a test binary emits, to prove secrets never appear.
+//! - [`graph`]: an in-process fake of Microsoft Graph's audit logs and the Entra token endpoint.
 
+pub mod graph;
 pub mod moto;
 
 /// Reads a Parquet file's bytes back as JSON objects, one per row (timestamps as RFC 3339).

@@ -119,6 +119,13 @@ impl GraphClient {
             .expect("a static reqwest configuration builds")
     }
 
+    /// Replaces the pacing budget: `limit` requests per `window` per tenant (tests and
+    /// benchmarks use short windows).
+    pub fn with_pacing(mut self, limit: u32, window: Duration) -> Self {
+        self.budget = (limit, window);
+        self
+    }
+
     pub fn graph_url(&self) -> &str {
         &self.graph_url
     }
@@ -207,7 +214,7 @@ impl GraphClient {
                 }
                 401 if !renewed_token => {
                     tracing::info!(tenant, "Graph answered 401; renewing the token once");
-                    self.tokens.invalidate(tenant).await;
+                    self.tokens.invalidate(tenant, &token).await;
                     renewed_token = true;
                 }
                 401 => {

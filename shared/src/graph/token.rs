@@ -156,9 +156,13 @@ impl TokenProvider {
         Ok(token)
     }
 
-    /// Forgets the tenant's token (after a 401), so the next call requests a new one.
-    pub async fn invalidate(&self, tenant: &str) {
-        self.cache.lock().await.remove(tenant);
+    /// Forgets the tenant's token after Graph refused `refused` with a 401, so the next call
+    /// requests a new one — unless a concurrent request already replaced it.
+    pub async fn invalidate(&self, tenant: &str, refused: &SecretString) {
+        let mut cache = self.cache.lock().await;
+        if cache.get(tenant).is_some_and(|c| c.token.expose_secret() == refused.expose_secret()) {
+            cache.remove(tenant);
+        }
     }
 
     async fn request(&self, tenant: &str) -> Result<(SecretString, Duration), GraphError> {
