@@ -37,6 +37,19 @@ impl InvocationError {
     }
 }
 
+#[cfg(feature = "lambda")]
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.class.as_str().to_string(), error_message: e.message }
+    }
+}
+
+/// Opens the configured lake (`AUDITLAKE_LAKE_URL`), the first thing every Lambda does.
+pub async fn open_lake(config: &crate::config::Config, sdk: &aws_config::SdkConfig) -> Result<Lake, InvocationError> {
+    let url = config.require_lake_url().map_err(|e| InvocationError::new(e.to_string(), ErrorClass::NonRetryable))?;
+    Lake::open(url, sdk).await.map_err(|e| InvocationError::from_error(&e))
+}
+
 /// Runs `source` for one scheduled event. Units that succeeded are written even when others
 /// fail; the invocation then fails naming the failed units, so the OnFailure destination
 /// alerts. A run that stopped on its time budget succeeds with `more_to_do` in the summary.

@@ -2,10 +2,10 @@
 
 use auditlake_core::config::Config;
 use auditlake_core::iam::IamSource;
-use auditlake_core::invocation::{InvocationError, ScheduledEvent, run_scheduled};
+use auditlake_core::invocation::{InvocationError, ScheduledEvent, open_lake, run_scheduled};
 use auditlake_core::lake::Lake;
 use auditlake_core::pipeline::RunSummary;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 
 /// Built once per execution environment and borrowed by every invocation.
 #[derive(Debug)]
@@ -15,29 +15,17 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, HandlerError> {
-        let url = config.require_lake_url().map_err(|e| HandlerError(InvocationError::new(e.to_string(), auditlake_core::ErrorClass::NonRetryable)))?;
-        let lake = Lake::open(url, sdk).await.map_err(|e| HandlerError(InvocationError::from_error(&e)))?;
-        let source = IamSource::new(sdk, config.accounts.clone(), config.iam_concurrency);
-        Ok(Deps { lake, source })
-    }
-}
-
-/// Lambda's view of an [`InvocationError`].
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct HandlerError(#[from] pub InvocationError);
-
-impl From<HandlerError> for Diagnostic {
-    fn from(e: HandlerError) -> Diagnostic {
-        Diagnostic { error_type: e.0.class.as_str().to_string(), error_message: e.0.message }
+    pub async fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, InvocationError> {
+        let lake = open_lake(config, sdk).await?;
+        Ok(Deps { lake, source: IamSource::new(sdk, config.accounts.clone(), config.iam_concurrency) })
     }
 }
 
 /// Runs the IAM pipeline for one scheduled event (its `time` decides the report date).
-pub async fn handle(event: LambdaEvent<ScheduledEvent>, deps: &Deps) -> Result<RunSummary, HandlerError> {
-    Ok(run_scheduled(&deps.source, &deps.lake, event.payload, &event.context.request_id).await?)
+pub async fn handle(event: LambdaEvent<ScheduledEvent>, deps: &Deps) -> Result<RunSummary, InvocationError> {
+    run_scheduled(&deps.source, &deps.lake, event.payload, &event.context.request_id).await
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,7 +71,7 @@ mod tests {
     fn configuration_errors_are_non_retryable_and_name_the_variable() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let err = runtime.block_on(Deps::new(&config(&[]), &aws_config::SdkConfig::builder().build())).unwrap_err();
-        let diagnostic = Diagnostic::from(err);
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "NonRetryable");
         assert!(diagnostic.error_message.contains("AUDITLAKE_LAKE_URL"), "{}", diagnostic.error_message);
     }
