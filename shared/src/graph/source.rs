@@ -257,6 +257,7 @@ impl Source for GraphSource {
             }
             cursor = slice_end;
             slices_done += 1;
+            tracing::info!(tenant, table = self.table().name, collected_to = %cursor, window_end = %end, rows = progress.rows, "slice done");
         }
 
         // Keep the ids the next overlap re-scan will meet again.

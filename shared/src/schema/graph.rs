@@ -257,16 +257,31 @@ fn relabel(array: &dyn Array, target: &DataType) -> ArrayRef {
 }
 
 fn relabel_data(data: arrow_data::ArrayData, target: &DataType) -> arrow_data::ArrayData {
-    let children: Vec<arrow_data::ArrayData> = match target {
-        DataType::Struct(fields) => data.child_data().iter().zip(fields.iter()).map(|(c, f)| relabel_data(c.clone(), f.data_type())).collect(),
-        DataType::List(item) => data.child_data().iter().map(|c| relabel_data(c.clone(), item.data_type())).collect(),
-        _ => data.child_data().to_vec(),
-    };
-    data.into_builder()
-        .data_type(target.clone())
-        .child_data(children)
-        .build()
-        .expect("relabelling keeps the layout of an array decoded with the Graph schema")
+    match target {
+        DataType::Struct(fields) => {
+            let children: Vec<arrow_data::ArrayData> =
+                data.child_data().iter().zip(fields.iter()).map(|(c, f)| relabel_data(c.clone(), f.data_type())).collect();
+            // An object that is empty or holds only nulls becomes a null struct, as a missing
+            // one does (decoded arrays start at offset 0, so row i of a child is row i).
+            let nulls: arrow_buffer::NullBuffer =
+                (0..data.len()).map(|i| data.is_valid(i) && children.iter().any(|c| c.is_valid(i))).collect::<Vec<bool>>().into();
+            data.into_builder()
+                .data_type(target.clone())
+                .child_data(children)
+                .nulls(Some(nulls))
+                .build()
+                .expect("relabelling keeps the layout of an array decoded with the Graph schema")
+        }
+        DataType::List(item) => {
+            let children = data.child_data().iter().map(|c| relabel_data(c.clone(), item.data_type())).collect();
+            data.into_builder()
+                .data_type(target.clone())
+                .child_data(children)
+                .build()
+                .expect("relabelling keeps the layout of an array decoded with the Graph schema")
+        }
+        _ => data,
+    }
 }
 
 /// The id and time of a record, read without decoding the rest; `None` when either is
