@@ -49,6 +49,8 @@ async fn convert(path: &str, out_dir: &str) -> anyhow::Result<()> {
         if pending == 1000 {
             rows += flush(&mut builders, &mut writer, now).await?;
             pending = 0;
+            // As the collector does after each slice: days behind us are closed.
+            writer.close_before(t.date_naive()).await?;
         }
     }
     rows += flush(&mut builders, &mut writer, now).await?;

@@ -257,6 +257,8 @@ impl Source for GraphSource {
             }
             cursor = slice_end;
             slices_done += 1;
+            // Slices move forward in time: earlier days get no more rows in this run.
+            out.close_before(cursor.date_naive()).await?;
             tracing::info!(tenant, table = self.table().name, collected_to = %cursor, window_end = %end, rows = progress.rows, "slice done");
         }
 
