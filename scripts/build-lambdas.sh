@@ -28,7 +28,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux
   fi
 fi
 
-functions=(iam-access-keys)
+functions=(iam-access-keys graph-signins graph-audits)
 args=()
 for f in "${functions[@]}"; do args+=(--package "$f"); done
 cargo lambda build --release "$arch_flag" --output-format zip "${args[@]}"
