@@ -13,6 +13,6 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = auditlake_core::aws::load_sdk_config().await;
-    let deps = handler::Deps::new(&config, &sdk).await?;
+    let deps = handler::deps(&config, &sdk).await?;
     lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
 }

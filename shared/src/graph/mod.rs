@@ -107,3 +107,30 @@ pub async fn source_from_config(config: &Config, secrets: &SecretStore, kind: Gr
 pub fn signins(config: &Config) -> GraphKind {
     GraphKind::SignIns { event_types: config.signin_event_types.clone() }
 }
+
+/// What a Graph Lambda builds once per execution environment: the lake and the source (whose
+/// client keeps its tokens across warm invocations).
+#[derive(Debug)]
+pub struct GraphRuntime {
+    pub lake: crate::lake::Lake,
+    pub source: GraphSource,
+}
+
+impl GraphRuntime {
+    pub async fn new(config: &Config, sdk: &aws_config::SdkConfig, kind: GraphKind) -> Result<Self, crate::invocation::InvocationError> {
+        use crate::invocation::{InvocationError, open_lake};
+        let lake = open_lake(config, sdk).await?;
+        let secrets = SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(sdk));
+        let source = source_from_config(config, &secrets, kind).await.map_err(|e| InvocationError::from_error(&e))?;
+        Ok(GraphRuntime { lake, source })
+    }
+
+    /// Collects the window that ends at the event's time (minus the lag), for every tenant.
+    pub async fn handle(
+        &self,
+        event: crate::invocation::ScheduledEvent,
+        run_id: &str,
+    ) -> Result<crate::pipeline::RunSummary, crate::invocation::InvocationError> {
+        crate::invocation::run_scheduled(&self.source, &self.lake, event, run_id).await
+    }
+}

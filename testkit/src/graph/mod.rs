@@ -288,3 +288,50 @@ struct Grant {
     tenant: String,
     expires: Instant,
 }
+
+/// Everything a Graph Lambda needs around it in a test: the app's client id and secret as SSM
+/// SecureStrings in a moto account, a fake Graph that knows the app, a lake directory, and the
+/// `AUDITLAKE_*` variables pointing at all of it (short first window, no pacing).
+#[derive(Debug)]
+pub struct LambdaEnv {
+    pub fake: FakeGraph,
+    pub vars: std::collections::BTreeMap<String, String>,
+    pub tenant: &'static str,
+    /// The client secret, to check it appears nowhere.
+    pub secret: &'static str,
+    pub lake_dir: tempfile::TempDir,
+}
+
+impl LambdaEnv {
+    pub async fn start(account: &crate::moto::TestAccount) -> LambdaEnv {
+        const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+        const SECRET: &str = "lambda-canary-secret";
+        let ssm = aws_sdk_ssm::Client::new(&account.sdk);
+        for (name, value) in [("/auditlake/graph/client-id", "app-1"), ("/auditlake/graph/client-secret", SECRET)] {
+            ssm.put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .expect("moto PutParameter");
+        }
+        let fake = FakeGraph::start(FakeGraphConfig { rate_limit: None, ..FakeGraphConfig::default() }).await;
+        fake.register_app(TENANT, "app-1", AppCredential::Secret(SECRET.into()));
+        let lake_dir = tempfile::tempdir().expect("temp dir");
+        let vars = [
+            ("AUDITLAKE_LAKE_URL", lake_dir.path().to_string_lossy().into_owned()),
+            ("AUDITLAKE_TENANT_IDS", TENANT.to_string()),
+            ("AUDITLAKE_GRAPH_CLIENT_ID_PARAM", "/auditlake/graph/client-id".into()),
+            ("AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM", "/auditlake/graph/client-secret".into()),
+            ("AUDITLAKE_GRAPH_URL", fake.base_url()),
+            ("AUDITLAKE_LOGIN_URL", fake.base_url()),
+            ("AUDITLAKE_INITIAL_LOOKBACK", "1h".into()),
+            ("AUDITLAKE_GRAPH_REQUESTS_PER_10S", "1000".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        LambdaEnv { fake, vars, tenant: TENANT, secret: SECRET, lake_dir }
+    }
+}
