@@ -94,13 +94,15 @@ pub enum LakeError {
     Parquet { path: String, source: parquet::errors::ParquetError },
     #[error("encoding quarantine records for {path}: {source}")]
     Encode { path: String, source: serde_json::Error },
+    #[error("Parquet encoder for {path} failed: {message}")]
+    Encoder { path: String, message: String },
 }
 
 impl Classify for LakeError {
     fn class(&self) -> ErrorClass {
         match self {
             LakeError::Store { source, .. } => store_error_class(source),
-            LakeError::Parquet { .. } => ErrorClass::Retryable,
+            LakeError::Parquet { .. } | LakeError::Encoder { .. } => ErrorClass::Retryable,
             LakeError::Open { .. } | LakeError::Encode { .. } => ErrorClass::NonRetryable,
         }
     }
@@ -213,10 +215,65 @@ pub struct QuarantinedRecord {
     pub raw: String,
 }
 
+/// An open Parquet file. Encoding and compression run in a task of their own, so they use the
+/// second core while the caller maps the next page; the channel holds at most two batches, so
+/// memory stays bounded by the row group plus two batches.
 struct OpenPart {
     path: Path,
-    writer: AsyncArrowWriter<BufWriter>,
+    batches: tokio::sync::mpsc::Sender<EncoderMessage>,
+    encoder: tokio::task::JoinHandle<Result<(), LakeError>>,
     rows: usize,
+}
+
+enum EncoderMessage {
+    Batch(RecordBatch),
+    /// Close the file. Without it (the writer was dropped after a failure) the file is
+    /// abandoned unfinished, never completed with partial data.
+    Finish,
+}
+
+impl OpenPart {
+    fn open(store: Arc<dyn ObjectStore>, table: &TableDef, path: Path) -> Result<Self, LakeError> {
+        // BufWriter switches to a multipart upload once a part's worth of bytes is buffered.
+        let object = BufWriter::new(store, path.clone());
+        let mut writer = AsyncArrowWriter::try_new(object, table.schema(), Some(writer_properties()))
+            .map_err(|source| LakeError::Parquet { path: path.to_string(), source })?;
+        let (batches, mut inbox) = tokio::sync::mpsc::channel::<EncoderMessage>(2);
+        let name = path.to_string();
+        let encoder = tokio::spawn(async move {
+            let err = |source| LakeError::Parquet { path: name.clone(), source };
+            while let Some(message) = inbox.recv().await {
+                match message {
+                    EncoderMessage::Batch(batch) => writer.write(&batch).await.map_err(err)?,
+                    EncoderMessage::Finish => {
+                        writer.close().await.map_err(err)?;
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        });
+        Ok(OpenPart { path, batches, encoder, rows: 0 })
+    }
+
+    /// The encoder's own error, after it stopped taking batches.
+    async fn failure(self) -> LakeError {
+        match self.encoder.await {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => LakeError::Encoder { path: self.path.to_string(), message: "stopped early".into() },
+            Err(e) => LakeError::Encoder { path: self.path.to_string(), message: e.to_string() },
+        }
+    }
+
+    async fn finish(self) -> Result<(), LakeError> {
+        if self.batches.send(EncoderMessage::Finish).await.is_err() {
+            return Err(self.failure().await);
+        }
+        match self.encoder.await {
+            Ok(result) => result,
+            Err(e) => Err(LakeError::Encoder { path: self.path.to_string(), message: e.to_string() }),
+        }
+    }
 }
 
 /// Streams one (table, unit, window) into Parquet parts, per `dt` partition.
@@ -254,14 +311,13 @@ impl TableWriter {
             let part = self.parts.entry(dt).or_insert(0);
             let path = part_path(self.table.name, dt, &self.stem, *part);
             *part += 1;
-            // BufWriter switches to a multipart upload once a part's worth of bytes is buffered.
-            let object = BufWriter::new(self.store.clone(), path.clone());
-            let writer = AsyncArrowWriter::try_new(object, self.table.schema(), Some(writer_properties()))
-                .map_err(|source| LakeError::Parquet { path: path.to_string(), source })?;
-            self.open.insert(dt, OpenPart { path, writer, rows: 0 });
+            self.open.insert(dt, OpenPart::open(self.store.clone(), self.table, path)?);
         }
         let part = self.open.get_mut(&dt).expect("inserted above");
-        part.writer.write(batch).await.map_err(|source| LakeError::Parquet { path: part.path.to_string(), source })?;
+        if part.batches.send(EncoderMessage::Batch(batch.clone())).await.is_err() {
+            let part = self.open.remove(&dt).expect("present");
+            return Err(part.failure().await);
+        }
         part.rows += batch.num_rows();
         self.stats.rows += batch.num_rows() as u64;
         if part.rows >= MAX_ROWS_PER_FILE {
@@ -290,9 +346,10 @@ impl TableWriter {
     }
 
     async fn close_part(&mut self, part: OpenPart) -> Result<(), LakeError> {
-        part.writer.close().await.map_err(|source| LakeError::Parquet { path: part.path.to_string(), source })?;
+        let path = part.path.to_string();
+        part.finish().await?;
         self.stats.files += 1;
-        self.stats.paths.push(part.path.to_string());
+        self.stats.paths.push(path);
         Ok(())
     }
 
