@@ -12,7 +12,7 @@ use auditlake_core::graph::{
 };
 use auditlake_core::lake::{Lake, LakeUrl};
 use auditlake_core::pipeline::{self, RunRequest, RunSummary, Source};
-use auditlake_core::{Classify, ErrorClass};
+use auditlake_core::ErrorClass;
 use auditlake_testkit::graph::{self as fake, FakeGraph, FakeGraphConfig, Fault, TestCertificate};
 use auditlake_testkit::{logs, parquet_rows};
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
@@ -345,6 +345,4 @@ async fn certificate_assertions_ps256_and_rs256() {
     }
     let err = CertificateCredential::from_pem("not a pem", AssertionAlg::Ps256).unwrap_err();
     assert!(err.contains("CERTIFICATE") || err.contains("PEM"), "{err}");
-    let _ = ErrorClass::Retryable.as_str();
-    let _ = |e: &dyn Classify| e.class();
 }

@@ -16,7 +16,7 @@
 //!   cursor to the end of the last complete slice, remembers the ids it wrote, and reports
 //!   `more_to_do`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -167,8 +167,8 @@ fn dates_between(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<NaiveDate> {
 
 /// What one pull tracks while it runs.
 struct Progress {
+    /// Ids from the checkpoint plus every id written (or quarantined) in this run.
     seen: BTreeMap<String, DateTime<Utc>>,
-    this_run: HashSet<String>,
     rows: u64,
     skipped_duplicates: u64,
     pages: u64,
@@ -219,11 +219,9 @@ impl Source for GraphSource {
         let start = plan.window_start.unwrap_or(plan.window_end);
         let end = plan.window_end;
         let deadline = request.started + self.settings.time_budget;
-        let table = self.graph_table();
         let cursor_before = checkpoint.map_or(start, |c| c.cursor);
         let mut progress = Progress {
             seen: checkpoint.map(|c| c.seen_ids.clone()).unwrap_or_default(),
-            this_run: HashSet::new(),
             rows: 0,
             skipped_duplicates: 0,
             pages: 0,
@@ -253,7 +251,7 @@ impl Source for GraphSource {
                 let Some(item) = pages.next().await else { break };
                 let (context, page) = item?;
                 progress.pages += 1;
-                self.write_page(tenant, table, cursor, slice_end, context.as_deref(), page, request, out, &mut progress).await?;
+                self.write_page(tenant, cursor, slice_end, context.as_deref(), page, request, out, &mut progress).await?;
             }
             cursor = slice_end;
             slices_done += 1;
@@ -287,7 +285,6 @@ impl GraphSource {
     async fn write_page(
         &self,
         tenant: &str,
-        table: &'static GraphTable,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         context: Option<&str>,
@@ -296,6 +293,7 @@ impl GraphSource {
         out: &mut TableWriter,
         progress: &mut Progress,
     ) -> Result<(), GraphError> {
+        let table = self.graph_table();
         let mut by_dt: BTreeMap<NaiveDate, (GraphBatchBuilder, Vec<(String, DateTime<Utc>)>)> = BTreeMap::new();
         for raw in &page.records {
             let raw = raw.get();
@@ -315,7 +313,7 @@ impl GraphSource {
             if time < from || time >= to {
                 continue;
             }
-            if progress.seen.contains_key(&id) || progress.this_run.contains(&id) {
+            if progress.seen.contains_key(&id) {
                 progress.skipped_duplicates += 1;
                 continue;
             }
@@ -336,7 +334,6 @@ impl GraphSource {
             }
             // Quarantined records count as handled too: a re-scan does not quarantine them again.
             for (id, time) in keys {
-                progress.this_run.insert(id.clone());
                 progress.seen.insert(id, time);
             }
         }
