@@ -10,9 +10,9 @@ use anyhow::Context;
 use auditlake_core::config::Config;
 use auditlake_core::graph::{self, GraphKind};
 use auditlake_core::iam::IamSource;
-use auditlake_core::secrets::SecretStore;
 use auditlake_core::lake::{Lake, LakeUrl};
 use auditlake_core::pipeline::{self, RunRequest};
+use auditlake_core::secrets::SecretStore;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 

@@ -47,12 +47,19 @@ async fn sequential(fake: &FakeGraph, from: &str, to: &str) -> anyhow::Result<(u
         ("client_secret", "bench-secret".to_string()),
         ("scope", format!("{}/.default", fake.base_url())),
     ];
-    let token: serde_json::Value = http.post(format!("{}/{TENANT}/oauth2/v2.0/token", fake.base_url())).form(&form).send().await?.json().await?;
+    let token: serde_json::Value =
+        http.post(format!("{}/{TENANT}/oauth2/v2.0/token", fake.base_url())).form(&form).send().await?.json().await?;
     let token = token["access_token"].as_str().unwrap_or_default().to_string();
     let (mut rows, mut throttled) = (0, 0);
     for t in TYPES {
         let filter = format!("createdDateTime ge {from} and createdDateTime le {to} and signInEventTypes/any(x: x eq '{t}')");
-        let mut next = Some(reqwest::Url::parse_with_params(&format!("{}/beta/auditLogs/signIns", fake.base_url()), &[("$filter", filter.as_str()), ("$top", "1000")])?.to_string());
+        let mut next = Some(
+            reqwest::Url::parse_with_params(
+                &format!("{}/beta/auditLogs/signIns", fake.base_url()),
+                &[("$filter", filter.as_str()), ("$top", "1000")],
+            )?
+            .to_string(),
+        );
         while let Some(url) = next.take() {
             let response = http.get(&url).bearer_auth(&token).send().await?;
             if response.status() == 429 {
@@ -74,13 +81,21 @@ async fn sequential(fake: &FakeGraph, from: &str, to: &str) -> anyhow::Result<(u
 async fn main() -> anyhow::Result<()> {
     let rows: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(60_000);
     let now = Utc::now().duration_trunc(chrono::Duration::minutes(1))?;
-    println!("{rows} sign-ins (4 event types) in one hour; fake Graph: 5 requests / 10 s / tenant, 1,000 rows/page, 1–3 s latency; ceiling 500 rows/s\n");
+    println!(
+        "{rows} sign-ins (4 event types) in one hour; fake Graph: 5 requests / 10 s / tenant, 1,000 rows/page, 1–3 s latency; ceiling 500 rows/s\n"
+    );
     println!("| collector | rows | seconds | rows/s | % of ceiling | 429s caused |");
     println!("|---|---:|---:|---:|---:|---:|");
 
     let fake = fresh_fake(rows, now).await;
     let http = GraphClient::http_client();
-    let tokens = TokenProvider::new(http.clone(), &fake.base_url(), &fake.base_url(), CLIENT.into(), AppCredential::Secret(SecretString::from("bench-secret".to_string())));
+    let tokens = TokenProvider::new(
+        http.clone(),
+        &fake.base_url(),
+        &fake.base_url(),
+        CLIENT.into(),
+        AppCredential::Secret(SecretString::from("bench-secret".to_string())),
+    );
     let client = Arc::new(GraphClient::new(http, tokens, &fake.base_url(), 5, RetryPolicy::default()));
     let settings = WindowSettings {
         overlap: Duration::from_secs(3600),
@@ -97,9 +112,19 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let summary = pipeline::run(&source, &lake, &RunRequest::new(Some(now), "bench")).await?;
     let secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(summary.rows as usize == rows && summary.units_failed == 0, "auditlake wrote {} of {rows}: {:?}", summary.rows, summary.units);
+    anyhow::ensure!(
+        summary.rows as usize == rows && summary.units_failed == 0,
+        "auditlake wrote {} of {rows}: {:?}",
+        summary.rows,
+        summary.units
+    );
     let rate = summary.rows as f64 / secs;
-    println!("| auditlake GraphSource (paced, 4 queries in flight) | {} | {secs:.1} | {rate:.0} | {:.1} % | {} |", summary.rows, rate / 5.0, fake.stats().throttled);
+    println!(
+        "| auditlake GraphSource (paced, 4 queries in flight) | {} | {secs:.1} | {rate:.0} | {:.1} % | {} |",
+        summary.rows,
+        rate / 5.0,
+        fake.stats().throttled
+    );
 
     let fake = fresh_fake(rows, now).await;
     let from = (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

@@ -38,7 +38,12 @@ impl Intercept for CallCounter {
         "CallCounter"
     }
 
-    fn read_before_transmit(&self, _: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_before_transmit(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_else(|| "?".into());
         *self.0.lock().unwrap().entry(op).or_default() += 1;
         Ok(())
@@ -81,7 +86,20 @@ async fn main() -> anyhow::Result<()> {
 
     // 60 % of users hold no key, 30 % one, 10 % two: a typical account with many console users.
     let setup = Instant::now();
-    let plan: Vec<(usize, usize)> = (0..users).map(|i| (i, if i % 10 == 0 { 2 } else if i % 10 < 4 { 1 } else { 0 })).collect();
+    let plan: Vec<(usize, usize)> = (0..users)
+        .map(|i| {
+            (
+                i,
+                if i % 10 == 0 {
+                    2
+                } else if i % 10 < 4 {
+                    1
+                } else {
+                    0
+                },
+            )
+        })
+        .collect();
     let keys: usize = plan.iter().map(|(_, k)| k).sum();
     let holders = plan.iter().filter(|(_, k)| *k > 0).count();
     futures::stream::iter(plan)
@@ -119,7 +137,12 @@ async fn main() -> anyhow::Result<()> {
     for concurrency in [1, 8] {
         let started = Instant::now();
         let seen = list_calls_pattern(&counted, concurrency).await?;
-        results.push((format!("ListUsers → ListAccessKeys → GetAccessKeyLastUsed (concurrency {concurrency})"), counter.take(), started.elapsed(), seen));
+        results.push((
+            format!("ListUsers → ListAccessKeys → GetAccessKeyLastUsed (concurrency {concurrency})"),
+            counter.take(),
+            started.elapsed(),
+            seen,
+        ));
     }
 
     println!("U = {users} users, {holders} holding a key, K = {keys} keys; target: at most {} IAM calls\n", holders + 5);

@@ -7,8 +7,5 @@ use aws_config::retry::RetryConfig;
 /// with adaptive retries: IAM publishes no rate limits and throttles with a token bucket, so
 /// the client-side rate limiter of adaptive mode avoids retry storms across concurrent calls.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(6))
-        .load()
-        .await
+    aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::adaptive().with_max_attempts(6)).load().await
 }

@@ -169,7 +169,8 @@ mod local {
         let io = |e: std::io::Error| store_err(&display, e.to_string(), ErrorClass::Retryable);
         let dir = file.parent().expect("checkpoint paths have a parent");
         std::fs::create_dir_all(dir).map_err(io)?;
-        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(file.with_extension("lock")).map_err(io)?;
+        let lock =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(file.with_extension("lock")).map_err(io)?;
         lock.lock_exclusive().map_err(io)?;
 
         let (_, current) = load(file)?;

@@ -107,8 +107,7 @@ pub struct Config {
 }
 
 /// The four sign-in event types of Graph beta's `signInEventTypes`.
-pub const ALL_SIGNIN_EVENT_TYPES: [&str; 4] =
-    ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"];
+pub const ALL_SIGNIN_EVENT_TYPES: [&str; 4] = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"];
 
 impl Config {
     /// Reads and validates the process environment.
@@ -128,11 +127,7 @@ impl Config {
 
         let lake_url = var("AUDITLAKE_LAKE_URL")
             .map(|v| {
-                LakeUrl::parse(&v).map_err(|reason| ConfigError::Invalid {
-                    var: "AUDITLAKE_LAKE_URL",
-                    value: v.clone(),
-                    reason,
-                })
+                LakeUrl::parse(&v).map_err(|reason| ConfigError::Invalid { var: "AUDITLAKE_LAKE_URL", value: v.clone(), reason })
             })
             .transpose()?;
 
@@ -199,14 +194,13 @@ impl Config {
         let graph_assertion_alg = match var("AUDITLAKE_GRAPH_ASSERTION_ALG").map(|v| v.to_ascii_lowercase()).as_deref() {
             None | Some("ps256") => crate::graph::AssertionAlg::Ps256,
             Some("rs256") => crate::graph::AssertionAlg::Rs256,
-            Some(other) => return Err(invalid("AUDITLAKE_GRAPH_ASSERTION_ALG", other, "expected ps256 (default) or rs256")),
+            Some(other) => {
+                return Err(invalid("AUDITLAKE_GRAPH_ASSERTION_ALG", other, "expected ps256 (default) or rs256"));
+            }
         };
 
-        let accounts = account_scope(
-            var("AUDITLAKE_ACCOUNT_IDS"),
-            var("AUDITLAKE_ORGANIZATION"),
-            var("AUDITLAKE_ASSUME_ROLE_NAME"),
-        )?;
+        let accounts =
+            account_scope(var("AUDITLAKE_ACCOUNT_IDS"), var("AUDITLAKE_ORGANIZATION"), var("AUDITLAKE_ASSUME_ROLE_NAME"))?;
 
         let secrets = match var("AUDITLAKE_SECRETS").as_deref() {
             None | Some("ssm") => SecretSource::Ssm,
@@ -217,7 +211,9 @@ impl Config {
                     .filter_map(|n| get(n).map(|v| (n.to_string(), SecretString::from(v))))
                     .collect(),
             ),
-            Some(other) => return Err(invalid("AUDITLAKE_SECRETS", other, "expected ssm (default) or env")),
+            Some(other) => {
+                return Err(invalid("AUDITLAKE_SECRETS", other, "expected ssm (default) or env"));
+            }
         };
 
         Ok(Config {
@@ -245,10 +241,9 @@ impl Config {
 
     /// The lake URL, or an error saying how to set it.
     pub fn require_lake_url(&self) -> Result<&LakeUrl, ConfigError> {
-        self.lake_url.as_ref().ok_or(ConfigError::Missing {
-            var: "AUDITLAKE_LAKE_URL",
-            hint: "set it to s3://bucket/prefix or a local directory",
-        })
+        self.lake_url
+            .as_ref()
+            .ok_or(ConfigError::Missing { var: "AUDITLAKE_LAKE_URL", hint: "set it to s3://bucket/prefix or a local directory" })
     }
 }
 
@@ -257,9 +252,7 @@ fn invalid(var: &'static str, value: &str, reason: &str) -> ConfigError {
 }
 
 fn list(value: Option<String>) -> Vec<String> {
-    value
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-        .unwrap_or_default()
+    value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
 }
 
 fn positive(var: &'static str, value: Option<String>, default: u32) -> Result<u32, ConfigError> {
@@ -273,7 +266,9 @@ fn positive(var: &'static str, value: Option<String>, default: u32) -> Result<u3
 }
 
 fn http_url(var: &'static str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
-    let Some(v) = value else { return Ok(default.to_string()) };
+    let Some(v) = value else {
+        return Ok(default.to_string());
+    };
     match url::Url::parse(&v) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(v.trim_end_matches('/').to_string()),
         Ok(_) => Err(invalid(var, &v, "expected an http(s) URL with a host")),
@@ -322,7 +317,9 @@ fn account_scope(
     }
     let role_name = match role_name {
         Some(r) if is_role_name(&r) => r,
-        Some(r) => return Err(invalid("AUDITLAKE_ASSUME_ROLE_NAME", &r, "expected an IAM role name (letters, digits and +=,.@_-)")),
+        Some(r) => {
+            return Err(invalid("AUDITLAKE_ASSUME_ROLE_NAME", &r, "expected an IAM role name (letters, digits and +=,.@_-)"));
+        }
         None => {
             return Err(ConfigError::Missing {
                 var: "AUDITLAKE_ASSUME_ROLE_NAME",
@@ -389,15 +386,33 @@ mod tests {
     #[test]
     fn multi_account_needs_a_role_name() {
         let err = config(&[("AUDITLAKE_ACCOUNT_IDS", "111111111111,222222222222")]).unwrap_err();
-        assert_eq!(err, ConfigError::Missing { var: "AUDITLAKE_ASSUME_ROLE_NAME", hint: "multi-account collection assumes this read-only role in every account" });
-        let c = config(&[("AUDITLAKE_ACCOUNT_IDS", " 111111111111, 222222222222 "), ("AUDITLAKE_ASSUME_ROLE_NAME", "AuditLakeReader")]).unwrap();
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                var: "AUDITLAKE_ASSUME_ROLE_NAME",
+                hint: "multi-account collection assumes this read-only role in every account"
+            }
+        );
+        let c = config(&[
+            ("AUDITLAKE_ACCOUNT_IDS", " 111111111111, 222222222222 "),
+            ("AUDITLAKE_ASSUME_ROLE_NAME", "AuditLakeReader"),
+        ])
+        .unwrap();
         assert_eq!(
             c.accounts,
-            AccountScope::Listed { account_ids: vec!["111111111111".into(), "222222222222".into()], role_name: "AuditLakeReader".into() }
+            AccountScope::Listed {
+                account_ids: vec!["111111111111".into(), "222222222222".into()],
+                role_name: "AuditLakeReader".into()
+            }
         );
         let c = config(&[("AUDITLAKE_ORGANIZATION", "TRUE"), ("AUDITLAKE_ASSUME_ROLE_NAME", "r")]).unwrap();
         assert_eq!(c.accounts, AccountScope::Organization { role_name: "r".into() });
-        let err = config(&[("AUDITLAKE_ORGANIZATION", "true"), ("AUDITLAKE_ACCOUNT_IDS", "111111111111"), ("AUDITLAKE_ASSUME_ROLE_NAME", "r")]).unwrap_err();
+        let err = config(&[
+            ("AUDITLAKE_ORGANIZATION", "true"),
+            ("AUDITLAKE_ACCOUNT_IDS", "111111111111"),
+            ("AUDITLAKE_ASSUME_ROLE_NAME", "r"),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("not both"));
     }
 

@@ -53,7 +53,12 @@ pub async fn open_lake(config: &crate::config::Config, sdk: &aws_config::SdkConf
 /// Runs `source` for one scheduled event. Units that succeeded are written even when others
 /// fail; the invocation then fails naming the failed units, so the OnFailure destination
 /// alerts. A run that stopped on its time budget succeeds with `more_to_do` in the summary.
-pub async fn run_scheduled<S: Source>(source: &S, lake: &Lake, event: ScheduledEvent, run_id: &str) -> Result<RunSummary, InvocationError> {
+pub async fn run_scheduled<S: Source>(
+    source: &S,
+    lake: &Lake,
+    event: ScheduledEvent,
+    run_id: &str,
+) -> Result<RunSummary, InvocationError> {
     let request = RunRequest::new(event.time, run_id);
     let summary = pipeline::run(source, lake, &request).await.map_err(|e| InvocationError::from_error(&e))?;
     match summary.failure_class() {

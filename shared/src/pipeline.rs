@@ -35,7 +35,11 @@ pub struct RunRequest {
 
 impl RunRequest {
     pub fn new(event_time: Option<DateTime<Utc>>, run_id: impl Into<String>) -> Self {
-        RunRequest { event_time: event_time.unwrap_or_else(Utc::now), run_id: run_id.into(), started: tokio::time::Instant::now() }
+        RunRequest {
+            event_time: event_time.unwrap_or_else(Utc::now),
+            run_id: run_id.into(),
+            started: tokio::time::Instant::now(),
+        }
     }
 }
 

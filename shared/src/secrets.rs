@@ -20,7 +20,9 @@ use crate::error::{Classify, ErrorClass, classify_sdk_error, describe_sdk_error}
 /// Why a secret could not be read. Names the parameter, never the value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("SSM parameter {name} does not exist (create it with scripts/put-secrets.sh or `aws ssm put-parameter --type SecureString`)")]
+    #[error(
+        "SSM parameter {name} does not exist (create it with scripts/put-secrets.sh or `aws ssm put-parameter --type SecureString`)"
+    )]
     NotFound { name: String },
     #[error("SSM parameter {name} is a {actual}, expected SecureString: store secrets encrypted with KMS")]
     NotSecure { name: String, actual: String },
@@ -107,11 +109,13 @@ async fn fetch_ssm(
         .with_decryption(true)
         .send()
         .await
-        .map_err(|e| SecretError::Ssm {
-            // GetParameters fails as a whole (e.g. AccessDenied on one ARN): name them all.
-            name: if names.len() == 1 { first.clone() } else { names.join(", ") },
-            message: describe_sdk_error(&e),
-            class: classify_sdk_error(&e),
+        .map_err(|e| {
+            SecretError::Ssm {
+                // GetParameters fails as a whole (e.g. AccessDenied on one ARN): name them all.
+                name: if names.len() == 1 { first.clone() } else { names.join(", ") },
+                message: describe_sdk_error(&e),
+                class: classify_sdk_error(&e),
+            }
         })?;
     if let Some(name) = out.invalid_parameters().first() {
         return Err(SecretError::NotFound { name: name.clone() });
@@ -133,10 +137,7 @@ async fn fetch_ssm(
 
 /// `/auditlake/graph/client-secret` → `AUDITLAKE_SECRET_AUDITLAKE_GRAPH_CLIENT_SECRET`.
 pub fn env_var_name(parameter: &str) -> String {
-    let body: String = parameter
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
-        .collect();
+    let body: String = parameter.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
     format!("{ENV_SECRET_PREFIX}{}", body.trim_matches('_'))
 }
 

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auditlake_core::ErrorClass;
 use auditlake_core::config::ALL_SIGNIN_EVENT_TYPES;
 use auditlake_core::graph::{
-    AppCredential, AssertionAlg, CertificateCredential, GraphClient, GraphKind, GraphSource, RetryPolicy, TokenProvider, WindowSettings,
+    AppCredential, AssertionAlg, CertificateCredential, GraphClient, GraphKind, GraphSource, RetryPolicy, TokenProvider,
+    WindowSettings,
 };
 use auditlake_core::lake::{Lake, LakeUrl};
 use auditlake_core::pipeline::{self, RunRequest, RunSummary, Source};
-use auditlake_core::ErrorClass;
 use auditlake_testkit::graph::{self as fake, FakeGraph, FakeGraphConfig, Fault, TestCertificate};
 use auditlake_testkit::{logs, parquet_rows};
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
@@ -83,12 +84,10 @@ impl Harness {
     /// `n` sign-ins spread evenly over `[from, to)`, all four event types; returns their ids.
     fn add_signins(&self, prefix: &str, n: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, DateTime<Utc>)> {
         let step = (to - from) / n as i32;
-        let records: Vec<(String, DateTime<Utc>)> = (0..n).map(|i| (format!("{prefix}-{i:06}"), from + step * i as i32)).collect();
-        let values = records
-            .iter()
-            .enumerate()
-            .map(|(i, (id, t))| fake::signin_record(id, *t, ALL_SIGNIN_EVENT_TYPES[i % 4]))
-            .collect();
+        let records: Vec<(String, DateTime<Utc>)> =
+            (0..n).map(|i| (format!("{prefix}-{i:06}"), from + step * i as i32)).collect();
+        let values =
+            records.iter().enumerate().map(|(i, (id, t))| fake::signin_record(id, *t, ALL_SIGNIN_EVENT_TYPES[i % 4])).collect();
         self.fake.add_signins(TENANT, values);
         records
     }
@@ -115,7 +114,12 @@ impl Harness {
         let have: std::collections::BTreeSet<&str> = ids.keys().map(String::as_str).collect();
         let missing: Vec<_> = want.difference(&have).take(5).collect();
         let extra: Vec<_> = have.difference(&want).take(5).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "lake ≠ source: missing {missing:?}, unexpected {extra:?} ({} vs {})", have.len(), want.len());
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "lake ≠ source: missing {missing:?}, unexpected {extra:?} ({} vs {})",
+            have.len(),
+            want.len()
+        );
     }
 }
 
@@ -148,7 +152,10 @@ async fn throttling_storms_with_and_without_retry_after() {
         let t = now();
         let records = h.add_signins("t", 300, t - Span::hours(3), t - Span::minutes(10));
         for _ in 0..6 {
-            h.fake.inject(TENANT, Fault::Status { status: 429, code: "TooManyRequests".into(), message: "Too many requests".into(), retry_after });
+            h.fake.inject(
+                TENANT,
+                Fault::Status { status: 429, code: "TooManyRequests".into(), message: "Too many requests".into(), retry_after },
+            );
         }
         run(&h.signins(settings()), &h.lake, t, "r").await;
         h.assert_lake_equals("entra_signins", &records).await;
@@ -163,7 +170,10 @@ async fn server_errors_resets_and_truncated_bodies_are_retried() {
     let t = now();
     let records = h.add_signins("e", 1200, t - Span::hours(5), t - Span::minutes(10));
     for status in [500, 503, 504, 502, 503] {
-        h.fake.inject(TENANT, Fault::Status { status, code: "UnknownError".into(), message: "transient".into(), retry_after: None });
+        h.fake.inject(
+            TENANT,
+            Fault::Status { status, code: "UnknownError".into(), message: "transient".into(), retry_after: None },
+        );
     }
     h.fake.inject(TENANT, Fault::ResetMidBody);
     h.fake.inject(TENANT, Fault::TruncatedBody);
@@ -240,7 +250,9 @@ async fn late_records_inside_the_overlap_are_picked_up_once() {
 
 #[tokio::test]
 async fn a_three_day_outage_is_caught_up_over_several_budgeted_runs() {
-    let h = harness(FakeGraphConfig { latency: (Duration::from_millis(20), Duration::from_millis(30)), ..no_limits() }, "s3cret-8").await;
+    let h =
+        harness(FakeGraphConfig { latency: (Duration::from_millis(20), Duration::from_millis(30)), ..no_limits() }, "s3cret-8")
+            .await;
     let t = now();
     let before = h.add_signins("b", 50, t - Span::days(3) - Span::hours(2), t - Span::days(3) - Span::minutes(10));
     run(&h.signins(settings()), &h.lake, t - Span::days(3), "before-outage").await;
@@ -267,7 +279,10 @@ async fn directory_audits_are_collected_too() {
     let records: Vec<(String, DateTime<Utc>)> =
         (0..1500).map(|i| (fake::audit_id(i), t - Span::hours(10) + Span::seconds(20 * i as i64))).collect();
     h.fake.add_audits(TENANT, records.iter().map(|(id, at)| fake::audit_record(id, *at)).collect());
-    h.fake.inject(TENANT, Fault::Status { status: 503, code: "ServiceUnavailable".into(), message: "busy".into(), retry_after: Some(1) });
+    h.fake.inject(
+        TENANT,
+        Fault::Status { status: 503, code: "ServiceUnavailable".into(), message: "busy".into(), retry_after: Some(1) },
+    );
     let summary = run(&h.audits(settings()), &h.lake, t, "r").await;
     assert_eq!(summary.rows, 1500);
     h.assert_lake_equals("entra_directory_audits", &records).await;
@@ -276,9 +291,16 @@ async fn directory_audits_are_collected_too() {
 #[tokio::test]
 async fn pacing_causes_no_429_of_its_own() {
     // The fake enforces 3 requests per second; the client paces itself to the same budget.
-    let config = FakeGraphConfig { rate_limit: Some((3, Duration::from_secs(1))), empty_page_every: Some(1), ..FakeGraphConfig::default() };
+    let config = FakeGraphConfig {
+        rate_limit: Some((3, Duration::from_secs(1))),
+        empty_page_every: Some(1),
+        ..FakeGraphConfig::default()
+    };
     let h = harness(config, "s3cret-10").await;
-    let paced = Arc::new(client_for(&h.fake, AppCredential::Secret(SecretString::from("s3cret-10".to_string()))).with_pacing(3, Duration::from_secs(1)));
+    let paced = Arc::new(
+        client_for(&h.fake, AppCredential::Secret(SecretString::from("s3cret-10".to_string())))
+            .with_pacing(3, Duration::from_secs(1)),
+    );
     let t = now();
     let records = h.add_signins("r", 6000, t - Span::minutes(55), t - Span::minutes(5));
     let kind = GraphKind::SignIns { event_types: ALL_SIGNIN_EVENT_TYPES.iter().map(|s| s.to_string()).collect() };
@@ -331,7 +353,11 @@ async fn certificate_assertions_ps256_and_rs256() {
     let cert = TestCertificate::generate("auditlake-test");
     for alg in [AssertionAlg::Ps256, AssertionAlg::Rs256] {
         let fake = FakeGraph::start(no_limits()).await;
-        fake.register_app(TENANT, CLIENT_ID, fake::AppCredential::Certificate { cert_der: cert.cert_der.clone(), public_key_pem: cert.public_key_pem.clone() });
+        fake.register_app(
+            TENANT,
+            CLIENT_ID,
+            fake::AppCredential::Certificate { cert_der: cert.cert_der.clone(), public_key_pem: cert.public_key_pem.clone() },
+        );
         let t = now();
         fake.add_audits(TENANT, vec![fake::audit_record(&fake::audit_id(1), t - Span::minutes(30))]);
         let pem = format!("{}\n{}", cert.private_key_pem, cert.cert_pem);

@@ -136,7 +136,9 @@ async fn every_key_appears_once_with_its_values_and_no_full_id_anywhere() {
     assert!(logged.contains("aws_iam_access_keys"), "log capture works");
     for key in [&f.solo, &f.pair[0], &f.pair[1], &f.inactive] {
         assert!(!stored.contains(&key.id), "full key id {} stored in the lake", key.id);
-        if let Some(line) = logged.lines().find(|l| l.contains(&key.id)) { panic!("full key id {} logged: {line}", key.id); }
+        if let Some(line) = logged.lines().find(|l| l.contains(&key.id)) {
+            panic!("full key id {} logged: {line}", key.id);
+        }
         assert!(!logged.contains(&key.secret), "a secret access key was logged");
     }
 }
@@ -196,7 +198,8 @@ async fn two_accounts_through_assume_role_land_in_one_s3_lake() {
     moto.create_bucket(&bucket).await;
     let url = LakeUrl::parse(&format!("s3://{bucket}/auditlake")).unwrap();
     let lake = Lake::open(&url, &a.account.sdk).await.unwrap();
-    let scope = AccountScope::Listed { account_ids: vec![a.account.id.clone(), b.id.clone()], role_name: "AuditLakeReader".into() };
+    let scope =
+        AccountScope::Listed { account_ids: vec![a.account.id.clone(), b.id.clone()], role_name: "AuditLakeReader".into() };
     let source = fast(IamSource::new(&a.account.sdk, scope, 4));
 
     let summary = run(&source, &lake, Utc::now(), "multi").await;
@@ -232,7 +235,16 @@ async fn list_calls_fallback_gives_the_same_keys() {
         let mut v: Vec<_> = s
             .rows
             .iter()
-            .map(|r| (r.user_name.clone(), r.key_slot, r.access_key_id.clone(), r.status.clone(), r.created_at, r.last_used_at.is_some()))
+            .map(|r| {
+                (
+                    r.user_name.clone(),
+                    r.key_slot,
+                    r.access_key_id.clone(),
+                    r.status.clone(),
+                    r.created_at,
+                    r.last_used_at.is_some(),
+                )
+            })
             .collect();
         v.sort();
         v

@@ -65,7 +65,12 @@ impl Source for TestSource {
     }
 
     fn plan(&self, unit: &str, _checkpoint: Option<&Checkpoint>, request: &RunRequest) -> Plan {
-        Plan { stem: unit.to_string(), window_start: None, window_end: request.event_time, partition: Some(request.event_time.date_naive()) }
+        Plan {
+            stem: unit.to_string(),
+            window_start: None,
+            window_end: request.event_time,
+            partition: Some(request.event_time.date_naive()),
+        }
     }
 
     async fn pull(
@@ -87,7 +92,10 @@ impl Source for TestSource {
         if unit.starts_with("bad") {
             return Err(Unreachable(unit.to_string()));
         }
-        out.quarantine(dt, QuarantinedRecord { origin: format!("{unit} line 7"), reason: "not a date".into(), raw: "x,y,z".into() });
+        out.quarantine(
+            dt,
+            QuarantinedRecord { origin: format!("{unit} line 7"), reason: "not a date".into(), raw: "x,y,z".into() },
+        );
         Ok(PullOutcome { cursor: request.event_time, seen_ids: Default::default(), more_to_do: false, detail: None })
     }
 }

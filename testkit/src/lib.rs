@@ -10,7 +10,9 @@ pub mod graph;
 pub mod moto;
 
 /// Reads a Parquet file's bytes back as JSON objects, one per row (timestamps as RFC 3339).
-pub fn parquet_rows(bytes: bytes::Bytes) -> anyhow::Result<(arrow_schema::SchemaRef, Vec<serde_json::Map<String, serde_json::Value>>)> {
+pub fn parquet_rows(
+    bytes: bytes::Bytes,
+) -> anyhow::Result<(arrow_schema::SchemaRef, Vec<serde_json::Map<String, serde_json::Value>>)> {
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
     let schema = arrow_array::RecordBatchReader::schema(&reader);
     let batches: Vec<arrow_array::RecordBatch> = reader.collect::<Result<_, _>>()?;

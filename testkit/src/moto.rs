@@ -71,18 +71,15 @@ impl Moto {
             .await
             .expect("moto AssumeRole");
         let c = out.credentials().expect("moto returns credentials");
-        let creds = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), None, "testkit");
+        let creds =
+            Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), None, "testkit");
         TestAccount { id: account_id.to_string(), sdk: self.sdk_config(creds) }
     }
 
     /// Creates an S3 bucket (moto does not check signatures, so a plain PUT will do).
     pub async fn create_bucket(&self, bucket: &str) {
-        let status = reqwest::Client::new()
-            .put(format!("{}/{bucket}", self.endpoint))
-            .send()
-            .await
-            .expect("moto reachable")
-            .status();
+        let status =
+            reqwest::Client::new().put(format!("{}/{bucket}", self.endpoint)).send().await.expect("moto reachable").status();
         assert!(status.is_success(), "creating bucket {bucket} in moto: {status}");
     }
 }

@@ -70,7 +70,8 @@ async fn all_pages(first: &str, token: &str) -> Vec<Vec<String>> {
     while let Some(next) = url {
         let (status, body) = get_json(&next, token).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let ids = body["value"].as_array().expect("value array").iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect();
+        let ids =
+            body["value"].as_array().expect("value array").iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect();
         pages.push(ids);
         url = body.get("@odata.nextLink").and_then(Value::as_str).map(str::to_owned);
         assert!(pages.len() < 100, "paging does not end");
@@ -93,7 +94,8 @@ fn t0() -> DateTime<Utc> {
 
 /// Record `i`'s time: one per second, with a varying 100 ns fraction.
 fn time_of(i: u32) -> DateTime<Utc> {
-    t0() + chrono::Duration::seconds(i64::from(i)) + chrono::Duration::nanoseconds(i64::from(i % 9_999) * 1_234_500 % 1_000_000_000 / 100 * 100)
+    t0() + chrono::Duration::seconds(i64::from(i))
+        + chrono::Duration::nanoseconds(i64::from(i % 9_999) * 1_234_500 % 1_000_000_000 / 100 * 100)
 }
 
 /// Always 7 fractional digits (chrono has no `%.7f`).
@@ -131,7 +133,12 @@ async fn token_with_client_secret() {
 
     let response = http()
         .post(token_url(&fake, "99999999-0000-0000-0000-000000000000"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", CLIENT), ("scope", scope.as_str()), ("client_secret", SECRET)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("scope", scope.as_str()),
+            ("client_secret", SECRET),
+        ])
         .send()
         .await
         .expect("token request");
@@ -168,7 +175,14 @@ enum Thumbprint {
     Sha1,
 }
 
-fn assertion(signer: &TestCertificate, named: &TestCertificate, alg: Algorithm, thumbprint: Thumbprint, aud: &str, jti: &str) -> String {
+fn assertion(
+    signer: &TestCertificate,
+    named: &TestCertificate,
+    alg: Algorithm,
+    thumbprint: Thumbprint,
+    aud: &str,
+    jti: &str,
+) -> String {
     let mut header = Header::new(alg);
     match thumbprint {
         Thumbprint::S256 => header.x5t_s256 = Some(named.x5t_s256()),
@@ -245,7 +259,8 @@ async fn token_with_certificate_assertion() {
 async fn paging_filters_and_event_types() {
     let (fake, token) = fake_with_token(quiet()).await;
     let interactive: Vec<_> = (0..2500u32).map(|i| signin_record(&format!("i-{i:05}"), time_of(i), "interactiveUser")).collect();
-    let non_interactive: Vec<_> = (0..300u32).map(|i| signin_record(&format!("n-{i:05}"), time_of(i * 7), "nonInteractiveUser")).collect();
+    let non_interactive: Vec<_> =
+        (0..300u32).map(|i| signin_record(&format!("n-{i:05}"), time_of(i * 7), "nonInteractiveUser")).collect();
     let service: Vec<_> = (0..40u32).map(|i| signin_record(&format!("s-{i:05}"), time_of(i * 50), "servicePrincipal")).collect();
     fake.add_signins(TENANT, interactive.clone());
     fake.add_signins(TENANT, non_interactive);
@@ -280,7 +295,8 @@ async fn paging_filters_and_event_types() {
     let filter = "signInEventTypes/any(t: t eq 'nonInteractiveUser')";
     let ids: HashSet<String> = all_pages(&with_filter(&beta, filter, None), &token).await.concat().into_iter().collect();
     assert_eq!(ids, (0..300u32).map(|i| format!("n-{i:05}")).collect());
-    let filter = format!("createdDateTime ge '{}' and signInEventTypes/any(x:x eq 'servicePrincipal')", graph_time(time_of(1000)));
+    let filter =
+        format!("createdDateTime ge '{}' and signInEventTypes/any(x:x eq 'servicePrincipal')", graph_time(time_of(1000)));
     let ids = all_pages(&with_filter(&beta, &filter, None), &token).await.concat();
     assert_eq!(ids.len(), 20, "service principals 20..40 are at or after record 1000's time");
 
@@ -308,7 +324,8 @@ async fn late_records_stay_out_of_a_running_sequence() {
 
     let (_, first) = get_json(&url, &token).await;
     assert_eq!(first["@odata.context"], format!("{}/v1.0/$metadata#auditLogs/directoryAudits", fake.base_url()));
-    let mut seen: Vec<String> = first["value"].as_array().expect("value").iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect();
+    let mut seen: Vec<String> =
+        first["value"].as_array().expect("value").iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect();
     // Late records: one in the middle of the remaining pages, one newer than everything.
     fake.add_audits(TENANT, vec![audit_record("late-middle", time_of(55)), audit_record("late-newest", time_of(1000))]);
     let rest = all_pages(first["@odata.nextLink"].as_str().expect("nextLink"), &token).await;
@@ -340,7 +357,8 @@ async fn rate_limit_per_tenant() {
     tokio::time::sleep(Duration::from_millis(550)).await;
     assert_eq!(get(&url, &token).await.status(), StatusCode::OK);
 
-    let config = FakeGraphConfig { rate_limit: Some((5, Duration::from_millis(500))), retry_after: None, ..FakeGraphConfig::default() };
+    let config =
+        FakeGraphConfig { rate_limit: Some((5, Duration::from_millis(500))), retry_after: None, ..FakeGraphConfig::default() };
     let (fake, token) = fake_with_token(config).await;
     let url = format!("{}/beta/auditLogs/signIns", fake.base_url());
     for _ in 0..5 {
@@ -358,7 +376,15 @@ async fn faults_are_served_once_each() {
     fake.add_signins(TENANT, (0..20u32).map(|i| signin_record(&format!("r{i}"), time_of(i), "interactiveUser")).collect());
     let url = format!("{}/beta/auditLogs/signIns?$top=5", fake.base_url());
 
-    fake.inject(TENANT, Fault::Status { status: 503, code: "serviceNotAvailable".into(), message: "Service unavailable".into(), retry_after: Some(7) });
+    fake.inject(
+        TENANT,
+        Fault::Status {
+            status: 503,
+            code: "serviceNotAvailable".into(),
+            message: "Service unavailable".into(),
+            retry_after: Some(7),
+        },
+    );
     let response = get(&url, &token).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("7"));
@@ -440,13 +466,26 @@ async fn auth_licence_and_query_errors() {
         "signInEventTypes/any(t: t eq 'nonInteractiveUser'",
     ] {
         let (status, body) = get_json(&with_filter(&signins, filter, None), &token).await;
-        assert_eq!((status, body["error"]["message"].as_str()), (StatusCode::BAD_REQUEST, Some("Invalid filter clause")), "{filter}");
+        assert_eq!(
+            (status, body["error"]["message"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("Invalid filter clause")),
+            "{filter}"
+        );
     }
     // v1.0 has no signInEventTypes; audits filter on activityDateTime.
     let v1 = format!("{base}/v1.0/auditLogs/signIns");
-    assert_eq!(get(&with_filter(&v1, "signInEventTypes/any(t: t eq 'interactiveUser')", None), &token).await.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(get(&with_filter(&audits, "createdDateTime ge 2026-11-28T00:00:00Z", None), &token).await.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(get(&with_filter(&audits, "activityDateTime ge 2026-11-28T00:00:00.1234567Z", None), &token).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(&with_filter(&v1, "signInEventTypes/any(t: t eq 'interactiveUser')", None), &token).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&with_filter(&audits, "createdDateTime ge 2026-11-28T00:00:00Z", None), &token).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&with_filter(&audits, "activityDateTime ge 2026-11-28T00:00:00.1234567Z", None), &token).await.status(),
+        StatusCode::OK
+    );
 
     let response = get(&format!("{base}/v1.0/users"), &token).await;
     assert!(response.status().is_client_error());
@@ -476,12 +515,23 @@ async fn latency_is_applied() {
 
 #[test]
 fn records_look_real() {
-    let created = Utc.with_ymd_and_hms(2026, 11, 28, 10, 20, 30).single().expect("time") + chrono::Duration::nanoseconds(123_456_700);
+    let created =
+        Utc.with_ymd_and_hms(2026, 11, 28, 10, 20, 30).single().expect("time") + chrono::Duration::nanoseconds(123_456_700);
     let record = signin_record("66ea54eb-6301-4ee5-be62-ff5a759b0100", created, "interactiveUser");
     assert_eq!(record["createdDateTime"], "2026-11-28T10:20:30.1234567Z");
     assert_eq!(record["isInteractive"], true);
     assert_eq!(record["signInEventTypes"], json!(["interactiveUser"]));
-    for key in ["status", "location", "deviceDetail", "appliedConditionalAccessPolicies", "authenticationDetails", "riskEventTypes_v2", "tokenIssuerType", "crossTenantAccessType", "userType"] {
+    for key in [
+        "status",
+        "location",
+        "deviceDetail",
+        "appliedConditionalAccessPolicies",
+        "authenticationDetails",
+        "riskEventTypes_v2",
+        "tokenIssuerType",
+        "crossTenantAccessType",
+        "userType",
+    ] {
         assert!(record.get(key).is_some(), "missing {key}");
     }
     assert!(record["location"]["geoCoordinates"]["latitude"].is_f64());
@@ -491,11 +541,13 @@ fn records_look_real() {
 
     // Real sign-ins are a few KB of JSON; so are these, whatever the event type.
     for event_type in ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"] {
-        let sizes: Vec<usize> = (0..50).map(|i| signin_record(&format!("id-{i}"), created, event_type).to_string().len()).collect();
+        let sizes: Vec<usize> =
+            (0..50).map(|i| signin_record(&format!("id-{i}"), created, event_type).to_string().len()).collect();
         let mean = sizes.iter().sum::<usize>() / sizes.len();
         assert!((1500..=2500).contains(&mean) && sizes.iter().all(|&n| (1300..=2700).contains(&n)), "{event_type}: {sizes:?}");
     }
-    let users: HashSet<String> = (0..50).map(|i| signin_record(&format!("id-{i}"), created, "interactiveUser")["userId"].to_string()).collect();
+    let users: HashSet<String> =
+        (0..50).map(|i| signin_record(&format!("id-{i}"), created, "interactiveUser")["userId"].to_string()).collect();
     assert!(users.len() > 3, "values vary with the id");
     assert_eq!(signin_record("same", created, "servicePrincipal"), signin_record("same", created, "servicePrincipal"));
 
@@ -508,7 +560,10 @@ fn records_look_real() {
             for property in target["modifiedProperties"].as_array().expect("modifiedProperties") {
                 for side in ["oldValue", "newValue"] {
                     let value = &property[side];
-                    assert!(value.is_null() || value.as_str().is_some_and(|s| serde_json::from_str::<Value>(s).is_ok()), "{value}");
+                    assert!(
+                        value.is_null() || value.as_str().is_some_and(|s| serde_json::from_str::<Value>(s).is_ok()),
+                        "{value}"
+                    );
                 }
             }
         }

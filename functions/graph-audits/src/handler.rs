@@ -33,7 +33,12 @@ mod tests {
         let account = Moto::from_env().new_account().await;
         let env = LambdaEnv::start(&account).await;
         let t = Utc::now();
-        env.fake.add_audits(env.tenant, (0..40).map(|i| fake::audit_record(&fake::audit_id(i as u64), t - Duration::minutes(50) + Duration::seconds(i * 60))).collect());
+        env.fake.add_audits(
+            env.tenant,
+            (0..40)
+                .map(|i| fake::audit_record(&fake::audit_id(i as u64), t - Duration::minutes(50) + Duration::seconds(i * 60)))
+                .collect(),
+        );
         let config = Config::from_lookup(|n| env.vars.get(n).cloned(), env.vars.keys().map(String::as_str)).unwrap();
         let deps = deps(&config, &account.sdk).await.unwrap();
 

@@ -33,7 +33,18 @@ mod tests {
         let account = Moto::from_env().new_account().await;
         let env = LambdaEnv::start(&account).await;
         let t = Utc::now();
-        env.fake.add_signins(env.tenant, (0..40).map(|i| fake::signin_record(&format!("s-{i}"), t - Duration::minutes(50) + Duration::seconds(i * 60), "nonInteractiveUser")).collect());
+        env.fake.add_signins(
+            env.tenant,
+            (0..40)
+                .map(|i| {
+                    fake::signin_record(
+                        &format!("s-{i}"),
+                        t - Duration::minutes(50) + Duration::seconds(i * 60),
+                        "nonInteractiveUser",
+                    )
+                })
+                .collect(),
+        );
         let config = Config::from_lookup(|n| env.vars.get(n).cloned(), env.vars.keys().map(String::as_str)).unwrap();
         let deps = deps(&config, &account.sdk).await.unwrap();
 

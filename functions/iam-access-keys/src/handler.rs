@@ -59,7 +59,10 @@ mod tests {
         let summary = handle(event(scheduled, "req-1"), &deps).await.unwrap();
         assert_eq!(summary.rows, 2);
         assert_eq!(summary.run_id, "req-1");
-        assert_eq!(summary.units[0].files_written, vec![format!("aws_iam_access_keys/dt=2026-11-27/{}-0000.parquet", account.id)]);
+        assert_eq!(
+            summary.units[0].files_written,
+            vec![format!("aws_iam_access_keys/dt=2026-11-27/{}-0000.parquet", account.id)]
+        );
 
         // `{}` (a manual invocation) means now.
         let summary = handle(event("{}", "req-2"), &deps).await.unwrap();

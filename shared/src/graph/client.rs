@@ -191,7 +191,9 @@ impl GraphClient {
             };
             match status {
                 200 => match serde_json::from_slice::<PageBody>(&body) {
-                    Ok(page) => return Ok(Page { records: page.value, next_link: page.next_link }),
+                    Ok(page) => {
+                        return Ok(Page { records: page.value, next_link: page.next_link });
+                    }
                     Err(e) => {
                         last_problem = format!("invalid JSON in a 200 response ({} bytes): {e}", body.len());
                         tracing::warn!(tenant, attempt, problem = %last_problem, "Graph page unreadable; retrying");
@@ -219,7 +221,10 @@ impl GraphClient {
                 }
                 401 => {
                     let e = error_detail(&body);
-                    return Err(GraphError::Auth { tenant: tenant.into(), message: format!("401 after a fresh token: {}: {}", e.code, e.message) });
+                    return Err(GraphError::Auth {
+                        tenant: tenant.into(),
+                        message: format!("401 after a fresh token: {}: {}", e.code, e.message),
+                    });
                 }
                 403 => {
                     let e = error_detail(&body);

@@ -26,11 +26,17 @@ pub use token::{AppCredential, AssertionAlg, CertificateCredential, TokenProvide
 /// Why a Graph request or collection failed. Never carries a secret or a token.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
-    #[error("tenant {tenant}: authentication failed: {message}. Check the app's client id, its secret or certificate, and that it exists in this tenant")]
+    #[error(
+        "tenant {tenant}: authentication failed: {message}. Check the app's client id, its secret or certificate, and that it exists in this tenant"
+    )]
     Auth { tenant: String, message: String },
-    #[error("tenant {tenant}: sign-in logs need a Microsoft Entra ID P1 or P2 licence (Graph answered Authentication_RequestFromNonPremiumTenantOrB2CTenant); directory audits work without it")]
+    #[error(
+        "tenant {tenant}: sign-in logs need a Microsoft Entra ID P1 or P2 licence (Graph answered Authentication_RequestFromNonPremiumTenantOrB2CTenant); directory audits work without it"
+    )]
     Licence { tenant: String },
-    #[error("tenant {tenant}: permission denied ({code}: {message}). Grant the app AuditLog.Read.All and Directory.Read.All (application permissions) with admin consent")]
+    #[error(
+        "tenant {tenant}: permission denied ({code}: {message}). Grant the app AuditLog.Read.All and Directory.Read.All (application permissions) with admin consent"
+    )]
     Permission { tenant: String, code: String, message: String },
     #[error("tenant {tenant}: Graph rejected the request (HTTP {status} {code}: {message})")]
     Request { tenant: String, status: u16, code: String, message: String },
@@ -53,7 +59,9 @@ pub enum GraphError {
 impl Classify for GraphError {
     fn class(&self) -> ErrorClass {
         match self {
-            GraphError::InvalidSkipToken { .. } | GraphError::Transient { .. } | GraphError::Exhausted { .. } => ErrorClass::Retryable,
+            GraphError::InvalidSkipToken { .. } | GraphError::Transient { .. } | GraphError::Exhausted { .. } => {
+                ErrorClass::Retryable
+            }
             GraphError::Secret(e) => e.class(),
             GraphError::Lake(e) => e.class(),
             GraphError::Auth { .. }
@@ -83,7 +91,8 @@ pub async fn client_from_config(config: &Config, secrets: &SecretStore) -> Resul
         (Some(secret_param), None) => AppCredential::Secret(secrets.get(secret_param).await?),
         (None, None) => {
             return Err(GraphError::Config(
-                "set AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM or AUDITLAKE_GRAPH_CERT_PARAM (the SSM parameter holding the app's secret or certificate)".into(),
+                "set AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM or AUDITLAKE_GRAPH_CERT_PARAM (the SSM parameter holding the app's secret or certificate)"
+                    .into(),
             ));
         }
     };
@@ -97,7 +106,9 @@ pub async fn client_from_config(config: &Config, secrets: &SecretStore) -> Resul
 /// from the configuration.
 pub async fn source_from_config(config: &Config, secrets: &SecretStore, kind: GraphKind) -> Result<GraphSource, GraphError> {
     if config.tenant_ids.is_empty() {
-        return Err(GraphError::Config("AUDITLAKE_TENANT_IDS is not set: name the Entra tenants to collect (comma-separated)".into()));
+        return Err(GraphError::Config(
+            "AUDITLAKE_TENANT_IDS is not set: name the Entra tenants to collect (comma-separated)".into(),
+        ));
     }
     let client = client_from_config(config, secrets).await?;
     Ok(GraphSource::new(client, kind, config.tenant_ids.clone(), WindowSettings::from_config(config)))
@@ -117,7 +128,11 @@ pub struct GraphRuntime {
 }
 
 impl GraphRuntime {
-    pub async fn new(config: &Config, sdk: &aws_config::SdkConfig, kind: GraphKind) -> Result<Self, crate::invocation::InvocationError> {
+    pub async fn new(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+        kind: GraphKind,
+    ) -> Result<Self, crate::invocation::InvocationError> {
         use crate::invocation::{InvocationError, open_lake};
         let lake = open_lake(config, sdk).await?;
         let secrets = SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(sdk));

@@ -42,7 +42,9 @@ impl std::fmt::Debug for AppCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AppCredential::Secret(_) => f.write_str("Secret([REDACTED])"),
-            AppCredential::Certificate(c) => f.debug_struct("Certificate").field("x5t#S256", &c.x5t_s256).field("alg", &c.alg).finish(),
+            AppCredential::Certificate(c) => {
+                f.debug_struct("Certificate").field("x5t#S256", &c.x5t_s256).field("alg", &c.alg).finish()
+            }
         }
     }
 }
@@ -57,7 +59,11 @@ pub struct CertificateCredential {
 
 impl std::fmt::Debug for CertificateCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateCredential").field("x5t#S256", &self.x5t_s256).field("alg", &self.alg).field("key", &"[REDACTED]").finish()
+        f.debug_struct("CertificateCredential")
+            .field("x5t#S256", &self.x5t_s256)
+            .field("alg", &self.alg)
+            .field("key", &"[REDACTED]")
+            .finish()
     }
 }
 
@@ -71,7 +77,8 @@ impl CertificateCredential {
             .iter()
             .find(|b| b.tag() == "PRIVATE KEY" || b.tag() == "RSA PRIVATE KEY")
             .ok_or("no PRIVATE KEY block (an RSA key is required)")?;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key).as_bytes()).map_err(|e| format!("the private key is not an RSA key: {e}"))?;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem::encode(key).as_bytes())
+            .map_err(|e| format!("the private key is not an RSA key: {e}"))?;
         Ok(CertificateCredential {
             key,
             x5t_s256: URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(cert.contents())),
@@ -169,7 +176,8 @@ impl TokenProvider {
         let token_url = format!("{}/{tenant}/oauth2/v2.0/token", self.login_url);
         let auth_err = |message: String| GraphError::Auth { tenant: tenant.to_string(), message };
         let url = TokenUrl::new(token_url.clone()).map_err(|e| auth_err(format!("token URL {token_url}: {e}")))?;
-        let client = BasicClient::new(ClientId::new(self.client_id.clone())).set_token_uri(url).set_auth_type(AuthType::RequestBody);
+        let client =
+            BasicClient::new(ClientId::new(self.client_id.clone())).set_token_uri(url).set_auth_type(AuthType::RequestBody);
         let client = match &self.credential {
             AppCredential::Secret(secret) => client.set_client_secret(ClientSecret::new(secret.expose_secret().to_string())),
             AppCredential::Certificate(_) => client,
@@ -193,7 +201,9 @@ impl TokenProvider {
                 e.error_description().map(|d| format!(" ({})", first_line(d))).unwrap_or_default()
             ))),
             // Transport problems may pass: let the caller's retry policy decide.
-            Err(RequestTokenError::Request(e)) => Err(GraphError::Transient { tenant: tenant.to_string(), message: format!("token request: {e}") }),
+            Err(RequestTokenError::Request(e)) => {
+                Err(GraphError::Transient { tenant: tenant.to_string(), message: format!("token request: {e}") })
+            }
             Err(e) => Err(GraphError::Transient { tenant: tenant.to_string(), message: format!("token response: {e}") }),
         }
     }

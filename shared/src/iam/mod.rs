@@ -66,7 +66,11 @@ impl Classify for IamError {
     }
 }
 
-fn api_error<E, R>(account: &str, operation: impl Into<String>, err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> IamError
+fn api_error<E, R>(
+    account: &str,
+    operation: impl Into<String>,
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> IamError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -101,7 +105,11 @@ pub struct ReportPolling {
 
 impl Default for ReportPolling {
     fn default() -> Self {
-        ReportPolling { first_delay: Duration::from_millis(500), max_delay: Duration::from_secs(5), max_wait: Duration::from_secs(180) }
+        ReportPolling {
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(5),
+            max_wait: Duration::from_secs(180),
+        }
     }
 }
 
@@ -170,7 +178,12 @@ impl IamSource {
     async fn caller(&self) -> Result<&Caller, IamError> {
         self.caller
             .get_or_try_init(|| async {
-                let out = self.sts.get_caller_identity().send().await.map_err(|e| api_error("(current)", "sts:GetCallerIdentity", &e))?;
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| api_error("(current)", "sts:GetCallerIdentity", &e))?;
                 let account = out.account().unwrap_or_default().to_string();
                 let partition = out.arn().and_then(|a| a.split(':').nth(1)).unwrap_or("aws").to_string();
                 Ok(Caller { account, partition })
@@ -233,7 +246,13 @@ impl IamSource {
             class: ErrorClass::Retryable,
         })?;
         let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
-        let credentials = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), expiry, "auditlake-assume-role");
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            expiry,
+            "auditlake-assume-role",
+        );
         let config = self.iam_config.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
         Ok(aws_sdk_iam::Client::from_conf(config))
     }
@@ -255,7 +274,11 @@ impl IamSource {
     }
 
     /// The report's CSV and generation time, or `None` when the report is denied.
-    async fn credential_report(&self, client: &aws_sdk_iam::Client, account: &str) -> Result<Option<(String, DateTime<Utc>)>, IamError> {
+    async fn credential_report(
+        &self,
+        client: &aws_sdk_iam::Client,
+        account: &str,
+    ) -> Result<Option<(String, DateTime<Utc>)>, IamError> {
         let started = tokio::time::Instant::now();
         let mut delay = self.polling.first_delay;
         loop {
@@ -269,7 +292,9 @@ impl IamSource {
                     delay = (delay * 2).min(self.polling.max_delay);
                     continue;
                 }
-                Err(e) if is_access_denied(&e) => return Ok(self.denied(account, "GenerateCredentialReport", &describe_sdk_error(&e))),
+                Err(e) if is_access_denied(&e) => {
+                    return Ok(self.denied(account, "GenerateCredentialReport", &describe_sdk_error(&e)));
+                }
                 Err(e) => return Err(api_error(account, "iam:GenerateCredentialReport", &e)),
             }
             match client.get_credential_report().send().await {
@@ -285,7 +310,9 @@ impl IamSource {
                     }
                     tokio::time::sleep(delay).await;
                 }
-                Err(e) if is_access_denied(&e) => return Ok(self.denied(account, "GetCredentialReport", &describe_sdk_error(&e))),
+                Err(e) if is_access_denied(&e) => {
+                    return Ok(self.denied(account, "GetCredentialReport", &describe_sdk_error(&e)));
+                }
                 Err(e) => return Err(api_error(account, "iam:GetCredentialReport", &e)),
             }
         }
@@ -320,7 +347,8 @@ impl IamSource {
             generated
         };
 
-        let holders: Vec<String> = parsed.users.iter().filter(|u| !u.is_root() && !u.keys.is_empty()).map(|u| u.user.clone()).collect();
+        let holders: Vec<String> =
+            parsed.users.iter().filter(|u| !u.is_root() && !u.keys.is_empty()).map(|u| u.user.clone()).collect();
         let listed: HashMap<String, Vec<ListedKey>> = futures::stream::iter(holders)
             .map(|user| async move { list_keys(client, account, &user).await.map(|keys| (user, keys)) })
             .buffer_unordered(self.concurrency)
@@ -337,7 +365,11 @@ impl IamSource {
         let rejected = parsed
             .rejected
             .into_iter()
-            .map(|r| QuarantinedRecord { origin: format!("credential report of account {account}, line {}", r.line), reason: r.reason, raw: r.raw })
+            .map(|r| QuarantinedRecord {
+                origin: format!("credential report of account {account}, line {}", r.line),
+                reason: r.reason,
+                raw: r.raw,
+            })
             .collect();
         Ok(Snapshot { rows, rejected, report_generated_at, method: Method::CredentialReport })
     }
@@ -376,7 +408,10 @@ impl IamSource {
                         created_at,
                         last_used_at,
                         last_used_region: used.map(|u| u.region()).filter(|r| !r.is_empty() && *r != "N/A").map(str::to_string),
-                        last_used_service: used.map(|u| u.service_name()).filter(|s| !s.is_empty() && *s != "N/A").map(str::to_string),
+                        last_used_service: used
+                            .map(|u| u.service_name())
+                            .filter(|s| !s.is_empty() && *s != "N/A")
+                            .map(str::to_string),
                         age_days: created_at.map(|c| days_between(c, now)),
                         days_since_last_used: last_used_at.map(|u| days_between(u, now)),
                         user_created_at: smithy_to_chrono(user.create_date()),
@@ -430,7 +465,9 @@ async fn list_keys(client: &aws_sdk_iam::Client, account: &str, user: &str) -> R
         Ok(out) => out,
         // Deleted between the report and this call: the report's slots still stand.
         Err(e) if e.code() == Some("NoSuchEntity") => return Ok(Vec::new()),
-        Err(e) => return Err(api_error(account, format!("iam:ListAccessKeys for user {user}"), &e)),
+        Err(e) => {
+            return Err(api_error(account, format!("iam:ListAccessKeys for user {user}"), &e));
+        }
     };
     let mut keys: Vec<ListedKey> = out
         .access_key_metadata()
@@ -454,9 +491,10 @@ fn match_slots<'a>(slots: &'a [ReportKey], keys: &'a [ListedKey]) -> Vec<(&'a Re
     let mut out: Vec<(&ReportKey, Option<&ListedKey>)> = slots
         .iter()
         .map(|slot| {
-            let hit = keys.iter().enumerate().position(|(i, k)| {
-                !used[i] && k.created.is_some_and(|c| (c - slot.last_rotated).num_seconds().abs() <= 1)
-            });
+            let hit = keys
+                .iter()
+                .enumerate()
+                .position(|(i, k)| !used[i] && k.created.is_some_and(|c| (c - slot.last_rotated).num_seconds().abs() <= 1));
             if let Some(i) = hit {
                 used[i] = true;
             }
@@ -546,7 +584,8 @@ impl Source for IamSource {
         let dt: NaiveDate = plan.partition.unwrap_or_else(|| request.event_time.date_naive());
         out.claim(dt);
         let snapshot = self.snapshot(unit, request.event_time, &request.run_id).await?;
-        let batch = rows_to_batch(TABLE.schema(), &snapshot.rows).map_err(|e| IamError::Mapping { account: unit.into(), message: e.to_string() })?;
+        let batch = rows_to_batch(TABLE.schema(), &snapshot.rows)
+            .map_err(|e| IamError::Mapping { account: unit.into(), message: e.to_string() })?;
         out.write(dt, &batch).await?;
         for record in snapshot.rejected {
             out.quarantine(dt, record);
@@ -569,7 +608,14 @@ mod tests {
     }
 
     fn slot(n: i32, rotated: &str) -> ReportKey {
-        ReportKey { slot: n, active: true, last_rotated: ts(rotated), last_used_date: None, last_used_region: None, last_used_service: None }
+        ReportKey {
+            slot: n,
+            active: true,
+            last_rotated: ts(rotated),
+            last_used_date: None,
+            last_used_region: None,
+            last_used_service: None,
+        }
     }
 
     fn key(id: &str, created: &str) -> ListedKey {

@@ -90,10 +90,10 @@ pub fn parse(csv_text: &str) -> Result<ParsedReport, ReportFormatError> {
     let header = reader.headers().map(|h| h.clone()).unwrap_or_default();
     let mut index = [0usize; REQUIRED.len()];
     for (slot, column) in index.iter_mut().zip(REQUIRED) {
-        *slot = header.iter().position(|h| h.trim() == column).ok_or_else(|| ReportFormatError {
-            column,
-            header: header.iter().collect::<Vec<_>>().join(","),
-        })?;
+        *slot = header
+            .iter()
+            .position(|h| h.trim() == column)
+            .ok_or_else(|| ReportFormatError { column, header: header.iter().collect::<Vec<_>>().join(",") })?;
     }
     let col = |name: &str| index[REQUIRED.iter().position(|c| *c == name).expect("known column")];
 
@@ -132,7 +132,9 @@ fn parse_row(r: &csv::StringRecord, line: usize, col: &dyn Fn(&str) -> usize) ->
     let mut keys = Vec::new();
     for slot in [1, 2] {
         let field = |suffix: &str| format!("access_key_{slot}_{suffix}");
-        let Some(last_rotated) = date(&field("last_rotated"), get(&field("last_rotated"))?)? else { continue };
+        let Some(last_rotated) = date(&field("last_rotated"), get(&field("last_rotated"))?)? else {
+            continue;
+        };
         keys.push(ReportKey {
             slot,
             active: boolean(&field("active"), get(&field("active"))?)?.unwrap_or(false),

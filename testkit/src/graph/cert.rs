@@ -107,11 +107,14 @@ pub(crate) fn check_assertion(jwt: &str, credentials: &[AppCredential], expected
         let thumbprint = s256.or(sha1).unwrap_or_default();
         return Err((
             700027,
-            format!("Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}']"),
+            format!(
+                "Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}']"
+            ),
         ));
     };
-    let key = DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
-        .map_err(|_| (700027, "Client assertion contains an invalid signature. [Reason - The key is not a valid RSA key.]".to_owned()))?;
+    let key = DecodingKey::from_rsa_pem(public_key_pem.as_bytes()).map_err(|_| {
+        (700027, "Client assertion contains an invalid signature. [Reason - The key is not a valid RSA key.]".to_owned())
+    })?;
 
     // Only the signature is left to the library; claims are checked below with Entra's messages.
     let mut validation = Validation::new(header.alg);
@@ -122,9 +125,11 @@ pub(crate) fn check_assertion(jwt: &str, credentials: &[AppCredential], expected
     validation.validate_aud = false;
     let claims = jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &validation)
         .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                (700027, "Client assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value.]".to_owned())
-            }
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => (
+                700027,
+                "Client assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value.]"
+                    .to_owned(),
+            ),
             _ => malformed(),
         })?
         .claims;
@@ -150,7 +155,9 @@ pub(crate) fn check_assertion(jwt: &str, credentials: &[AppCredential], expected
     if exp <= now || exp > now + MAX_LIFETIME_SECS || nbf > now + NBF_SKEW_SECS {
         return Err((
             700024,
-            format!("Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."),
+            format!(
+                "Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."
+            ),
         ));
     }
     match text("jti") {

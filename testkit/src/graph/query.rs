@@ -23,7 +23,9 @@ impl Record {
         let time = value.get(time_property).and_then(|v| v.as_str()).and_then(parse_time);
         let event_types = match value.get("signInEventTypes").and_then(|v| v.as_array()) {
             Some(types) => types.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
-            None if value.get("isInteractive").and_then(|v| v.as_bool()) == Some(true) => vec!["interactiveUser".to_owned()],
+            None if value.get("isInteractive").and_then(|v| v.as_bool()) == Some(true) => {
+                vec!["interactiveUser".to_owned()]
+            }
             None => vec!["nonInteractiveUser".to_owned()],
         };
         Record { id, time, event_types, json: value.to_string() }
@@ -116,15 +118,21 @@ impl Params {
                 "$top" => &mut params.top,
                 "$orderby" => &mut params.orderby,
                 "$skiptoken" => &mut params.skiptoken,
-                "$skip" => return Err("Query option '$skip' is not supported by the service.".to_owned()),
+                "$skip" => {
+                    return Err("Query option '$skip' is not supported by the service.".to_owned());
+                }
                 // Options the fake does not model must not be silently ignored: a client relying
                 // on them would pass here and fail against Graph (or the other way round).
-                other if other.starts_with('$') => return Err(format!("Query option '{other}' is not supported by this fake.")),
+                other if other.starts_with('$') => {
+                    return Err(format!("Query option '{other}' is not supported by this fake."));
+                }
                 // Non-OData parameters are ignored, as Graph does.
                 _ => continue,
             };
             if slot.replace(value).is_some() {
-                return Err(format!("Query option '{name}' was specified more than once, but it must be specified at most once."));
+                return Err(format!(
+                    "Query option '{name}' was specified more than once, but it must be specified at most once."
+                ));
             }
         }
         Ok(params)
@@ -132,7 +140,9 @@ impl Params {
 
     /// The page size: `$top`, or `max` when absent; 1..=max.
     pub fn page_size(&self, max: usize) -> Result<usize, String> {
-        let Some(top) = &self.top else { return Ok(max.max(1)) };
+        let Some(top) = &self.top else {
+            return Ok(max.max(1));
+        };
         match top.trim().parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(format!("Invalid page size specified: '{top}'. Must be between 1 and {max} inclusive.")),
@@ -142,7 +152,9 @@ impl Params {
     /// `true` for descending (Graph's default). `$orderby=<time property> [asc|desc]`; OData's
     /// default direction when one is named without a direction is ascending.
     pub fn descending(&self, endpoint: Endpoint) -> Result<bool, String> {
-        let Some(orderby) = &self.orderby else { return Ok(true) };
+        let Some(orderby) = &self.orderby else {
+            return Ok(true);
+        };
         let words: Vec<&str> = orderby.split_whitespace().collect();
         let invalid = || format!("Invalid $orderby clause: '{orderby}'.");
         match words.as_slice() {
@@ -188,7 +200,9 @@ impl Filter {
                 continue;
             }
             let words: Vec<&str> = clause.split_whitespace().collect();
-            let [property, op, value] = words.as_slice() else { return None };
+            let [property, op, value] = words.as_slice() else {
+                return None;
+            };
             if !property.eq_ignore_ascii_case(endpoint.time_property()) {
                 return None;
             }
@@ -307,7 +321,9 @@ fn parse_event_type_clause(clause: &str) -> Option<Option<String>> {
             return None;
         }
         let words: Vec<&str> = body.split_whitespace().collect();
-        let [v, op, literal] = words.as_slice() else { return None };
+        let [v, op, literal] = words.as_slice() else {
+            return None;
+        };
         if *v != var || !op.eq_ignore_ascii_case("eq") {
             return None;
         }

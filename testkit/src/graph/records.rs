@@ -55,18 +55,42 @@ const LOCATIONS: &[(&str, &str, &str, f64, f64, u8)] = &[
 
 /// (operatingSystem, browser, userAgent)
 const DEVICES: &[(&str, &str, &str)] = &[
-    ("Windows 10", "Edge 80.0.361", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/80.0.3987.132 Safari/537.36 Edg/80.0.361.66"),
-    ("Windows 11", "Chrome 131.0.0", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
-    ("MacOs", "Safari 17.1", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15"),
-    ("Ios 17", "Mobile Safari 17.2", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1"),
-    ("Android", "Chrome Mobile 130.0.6723", "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.6723.102 Mobile Safari/537.36"),
+    (
+        "Windows 10",
+        "Edge 80.0.361",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/80.0.3987.132 Safari/537.36 Edg/80.0.361.66",
+    ),
+    (
+        "Windows 11",
+        "Chrome 131.0.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    ),
+    (
+        "MacOs",
+        "Safari 17.1",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+    ),
+    (
+        "Ios 17",
+        "Mobile Safari 17.2",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+    ),
+    (
+        "Android",
+        "Chrome Mobile 130.0.6723",
+        "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.6723.102 Mobile Safari/537.36",
+    ),
 ];
 
 /// (errorCode, failureReason, additionalDetails)
 const FAILURES: &[(i64, &str, &str)] = &[
     (50126, "Error validating credentials due to invalid username or password.", "The user didn't enter the right credentials."),
     (50074, "Strong Authentication is required.", "The user is required to perform multi-factor authentication."),
-    (50140, "This error occurred due to 'Keep me signed in' interrupt when the user was signing in.", "Expected part of the login flow."),
+    (
+        50140,
+        "This error occurred due to 'Keep me signed in' interrupt when the user was signing in.",
+        "Expected part of the login flow.",
+    ),
 ];
 
 /// Deterministic bytes for a seed.
@@ -107,7 +131,9 @@ pub fn signin_record(id: &str, created: DateTime<Utc>, event_type: &str) -> Valu
     let user_like = matches!(event_type, "interactiveUser" | "nonInteractiveUser");
     let failure = (h[10].is_multiple_of(8)).then(|| *pick(FAILURES, h[11]));
     let status = match failure {
-        Some((code, reason, details)) => json!({"errorCode": code, "failureReason": reason, "additionalDetails": details}),
+        Some((code, reason, details)) => {
+            json!({"errorCode": code, "failureReason": reason, "additionalDetails": details})
+        }
         None => json!({"errorCode": 0, "failureReason": null, "additionalDetails": null}),
     };
     let mfa = interactive && h[12].is_multiple_of(2);
@@ -138,7 +164,13 @@ pub fn signin_record(id: &str, created: DateTime<Utc>, event_type: &str) -> Valu
     let ca_status = match (user_like, h[14] % 3) {
         (false, _) | (true, 0) => "notApplied",
         (true, 1) => "success",
-        _ => if failure.is_some() { "failure" } else { "success" },
+        _ => {
+            if failure.is_some() {
+                "failure"
+            } else {
+                "success"
+            }
+        }
     };
     let ca_result = if ca_status == "notApplied" { "notEnabled" } else { "success" };
     // Built in parts: one json! this size exceeds the default macro recursion limit.
@@ -163,49 +195,64 @@ pub fn signin_record(id: &str, created: DateTime<Utc>, event_type: &str) -> Valu
         "riskLevelDuringSignIn": "none",
         "riskState": "none",
     });
-    extend(&mut record, json!({
-        "riskEventTypes": [],
-        "riskEventTypes_v2": [],
-        "resourceDisplayName": resource_name,
-        "resourceId": resource_id,
-        "homeTenantId": HOME_TENANT,
-        "authenticationRequirement": if mfa { "multiFactorAuthentication" } else { "singleFactorAuthentication" },
-        "servicePrincipalName": sp_name,
-        "servicePrincipalId": sp_id,
-        "signInEventTypes": [event_type],
-        "crossTenantAccessType": "none",
-    }));
-    extend(&mut record, json!({
-        "status": status,
-        "deviceDetail": {
-            "deviceId": if user_like && h[19].is_multiple_of(2) { json!(guid(user_alias, "device")) } else { json!("") },
-            "displayName": null,
-            "operatingSystem": if user_like { os } else { "" },
-            "browser": if user_like { browser } else { "" },
-            "isCompliant": user_like && h[19].is_multiple_of(2),
-            "isManaged": user_like && h[19].is_multiple_of(2),
-            "trustType": null
-        },
-        "location": {
-            "city": city,
-            "state": state,
-            "countryOrRegion": country,
-            "geoCoordinates": {"altitude": null, "latitude": lat, "longitude": lon}
-        },
-        "authenticationDetails": authentication_details,
-        "appliedConditionalAccessPolicies": [
-            {"id": "de7e60eb-ed89-4d73-8205-2227def6b7c9", "displayName": "SharePoint limited access for guest workers",
-             "enforcedGrantControls": [], "enforcedSessionControls": [], "result": "notEnabled"},
-            {"id": "6701123a-b4c6-48af-8565-565c8bf7cabc", "displayName": "Require MFA for admins",
-             "enforcedGrantControls": if ca_result == "success" { json!(["Mfa"]) } else { json!([]) }, "enforcedSessionControls": [], "result": ca_result}
-        ]
-    }));
+    extend(
+        &mut record,
+        json!({
+            "riskEventTypes": [],
+            "riskEventTypes_v2": [],
+            "resourceDisplayName": resource_name,
+            "resourceId": resource_id,
+            "homeTenantId": HOME_TENANT,
+            "authenticationRequirement": if mfa { "multiFactorAuthentication" } else { "singleFactorAuthentication" },
+            "servicePrincipalName": sp_name,
+            "servicePrincipalId": sp_id,
+            "signInEventTypes": [event_type],
+            "crossTenantAccessType": "none",
+        }),
+    );
+    extend(
+        &mut record,
+        json!({
+            "status": status,
+            "deviceDetail": {
+                "deviceId": if user_like && h[19].is_multiple_of(2) { json!(guid(user_alias, "device")) } else { json!("") },
+                "displayName": null,
+                "operatingSystem": if user_like { os } else { "" },
+                "browser": if user_like { browser } else { "" },
+                "isCompliant": user_like && h[19].is_multiple_of(2),
+                "isManaged": user_like && h[19].is_multiple_of(2),
+                "trustType": null
+            },
+            "location": {
+                "city": city,
+                "state": state,
+                "countryOrRegion": country,
+                "geoCoordinates": {"altitude": null, "latitude": lat, "longitude": lon}
+            },
+            "authenticationDetails": authentication_details,
+            "appliedConditionalAccessPolicies": [
+                {"id": "de7e60eb-ed89-4d73-8205-2227def6b7c9", "displayName": "SharePoint limited access for guest workers",
+                 "enforcedGrantControls": [], "enforcedSessionControls": [], "result": "notEnabled"},
+                {"id": "6701123a-b4c6-48af-8565-565c8bf7cabc", "displayName": "Require MFA for admins",
+                 "enforcedGrantControls": if ca_result == "success" { json!(["Mfa"]) } else { json!([]) }, "enforcedSessionControls": [], "result": ca_result}
+            ]
+        }),
+    );
     if !user_like {
-        extend(&mut record, json!({"clientCredentialType": if h[16].is_multiple_of(2) { "certificate" } else { "clientSecret" }}));
+        extend(
+            &mut record,
+            json!({"clientCredentialType": if h[16].is_multiple_of(2) { "certificate" } else { "clientSecret" }}),
+        );
     }
     if event_type == "managedIdentity" {
-        let resource = format!("/subscriptions/{}/resourceGroups/rg-auditlake/providers/Microsoft.Web/sites/{sp_name}", guid("sub", "subscription"));
-        extend(&mut record, json!({"managedServiceIdentity": {"msiType": "systemAssigned", "associatedResourceId": resource, "federatedTokenId": null, "federatedTokenIssuer": null}}));
+        let resource = format!(
+            "/subscriptions/{}/resourceGroups/rg-auditlake/providers/Microsoft.Web/sites/{sp_name}",
+            guid("sub", "subscription")
+        );
+        extend(
+            &mut record,
+            json!({"managedServiceIdentity": {"msiType": "systemAssigned", "associatedResourceId": resource, "federatedTokenId": null, "federatedTokenIssuer": null}}),
+        );
     }
     record
 }
@@ -239,52 +286,78 @@ pub fn audit_record(id: &str, activity: DateTime<Utc>) -> Value {
     let group_name = *pick(&["Finance", "Sales and Marketing", "Global Admins - Break Glass", "Retail"], h[2]);
     let group_id = guid(group_name, "group");
     let (category, activity_name, operation, targets) = match h[3] % 5 {
-        0 => ("UserManagement", "Update user", "Update", json!([{
-            "id": guid(target_alias, "user"), "displayName": null, "type": "User",
-            "userPrincipalName": format!("{target_alias}@contoso.com"), "groupType": null, "administrativeUnits": [],
-            "modifiedProperties": [
-                {"displayName": "AccountEnabled", "oldValue": "[true]", "newValue": "[false]"},
-                {"displayName": "Included Updated Properties", "oldValue": null, "newValue": "\"AccountEnabled\""},
-                {"displayName": "TargetId.UserType", "oldValue": null, "newValue": "\"Member\""}
-            ]
-        }])),
-        1 => ("GroupManagement", "Add member to group", "Assign", json!([
-            {"id": guid(target_alias, "user"), "displayName": null, "type": "User", "userPrincipalName": format!("{target_alias}@contoso.com"),
-             "groupType": null, "administrativeUnits": [],
-             "modifiedProperties": [
-                {"displayName": "Group.ObjectID", "oldValue": null, "newValue": format!("\"{group_id}\"")},
-                {"displayName": "Group.DisplayName", "oldValue": null, "newValue": format!("\"{group_name}\"")}
-             ]},
-            {"id": group_id, "displayName": group_name, "type": "Group", "groupType": "unifiedGroups", "modifiedProperties": [], "administrativeUnits": []}
-        ])),
+        0 => (
+            "UserManagement",
+            "Update user",
+            "Update",
+            json!([{
+                "id": guid(target_alias, "user"), "displayName": null, "type": "User",
+                "userPrincipalName": format!("{target_alias}@contoso.com"), "groupType": null, "administrativeUnits": [],
+                "modifiedProperties": [
+                    {"displayName": "AccountEnabled", "oldValue": "[true]", "newValue": "[false]"},
+                    {"displayName": "Included Updated Properties", "oldValue": null, "newValue": "\"AccountEnabled\""},
+                    {"displayName": "TargetId.UserType", "oldValue": null, "newValue": "\"Member\""}
+                ]
+            }]),
+        ),
+        1 => (
+            "GroupManagement",
+            "Add member to group",
+            "Assign",
+            json!([
+                {"id": guid(target_alias, "user"), "displayName": null, "type": "User", "userPrincipalName": format!("{target_alias}@contoso.com"),
+                 "groupType": null, "administrativeUnits": [],
+                 "modifiedProperties": [
+                    {"displayName": "Group.ObjectID", "oldValue": null, "newValue": format!("\"{group_id}\"")},
+                    {"displayName": "Group.DisplayName", "oldValue": null, "newValue": format!("\"{group_name}\"")}
+                 ]},
+                {"id": group_id, "displayName": group_name, "type": "Group", "groupType": "unifiedGroups", "modifiedProperties": [], "administrativeUnits": []}
+            ]),
+        ),
         2 => {
             let key_id = guid(id, "key");
-            ("ApplicationManagement", "Update application – Certificates and secrets management ", "Update", json!([{
-                "id": guid(id, "application"), "displayName": "auditlake-collector", "type": "Application", "groupType": null, "administrativeUnits": [],
-                "modifiedProperties": [
-                    {"displayName": "KeyDescription", "oldValue": "[]",
-                     "newValue": format!("[\"[KeyIdentifier={key_id},KeyType=Password,KeyUsage=Verify,DisplayName=rotated by {actor_alias}]\"]")},
-                    {"displayName": "Included Updated Properties", "oldValue": null, "newValue": "\"KeyDescription\""}
-                ]
-            }]))
+            (
+                "ApplicationManagement",
+                "Update application – Certificates and secrets management ",
+                "Update",
+                json!([{
+                    "id": guid(id, "application"), "displayName": "auditlake-collector", "type": "Application", "groupType": null, "administrativeUnits": [],
+                    "modifiedProperties": [
+                        {"displayName": "KeyDescription", "oldValue": "[]",
+                         "newValue": format!("[\"[KeyIdentifier={key_id},KeyType=Password,KeyUsage=Verify,DisplayName=rotated by {actor_alias}]\"]")},
+                        {"displayName": "Included Updated Properties", "oldValue": null, "newValue": "\"KeyDescription\""}
+                    ]
+                }]),
+            )
         }
-        3 => ("RoleManagement", "Add member to role", "Assign", json!([{
-            "id": guid(target_alias, "user"), "displayName": target_name, "type": "User", "userPrincipalName": format!("{target_alias}@contoso.com"),
-            "groupType": null, "administrativeUnits": [],
-            "modifiedProperties": [
-                {"displayName": "Role.ObjectID", "oldValue": null, "newValue": format!("\"{}\"", guid("Global Reader", "role"))},
-                {"displayName": "Role.DisplayName", "oldValue": null, "newValue": "\"Global Reader\""},
-                {"displayName": "Role.TemplateId", "oldValue": null, "newValue": "\"f2ef992c-3afb-46b9-b7cf-a126ee74c451\""}
-            ]
-        }])),
+        3 => (
+            "RoleManagement",
+            "Add member to role",
+            "Assign",
+            json!([{
+                "id": guid(target_alias, "user"), "displayName": target_name, "type": "User", "userPrincipalName": format!("{target_alias}@contoso.com"),
+                "groupType": null, "administrativeUnits": [],
+                "modifiedProperties": [
+                    {"displayName": "Role.ObjectID", "oldValue": null, "newValue": format!("\"{}\"", guid("Global Reader", "role"))},
+                    {"displayName": "Role.DisplayName", "oldValue": null, "newValue": "\"Global Reader\""},
+                    {"displayName": "Role.TemplateId", "oldValue": null, "newValue": "\"f2ef992c-3afb-46b9-b7cf-a126ee74c451\""}
+                ]
+            }]),
+        ),
         _ => {
             let policy_id = guid(group_name, "policy");
-            let old = json!({"id": policy_id, "displayName": "Require MFA for admins", "state": "enabledForReportingButNotEnforced"});
+            let old =
+                json!({"id": policy_id, "displayName": "Require MFA for admins", "state": "enabledForReportingButNotEnforced"});
             let new = json!({"id": policy_id, "displayName": "Require MFA for admins", "state": "enabled"});
-            ("Policy", "Update conditional access policy", "Update", json!([{
+            (
+                "Policy",
+                "Update conditional access policy",
+                "Update",
+                json!([{
                 "id": policy_id, "displayName": "Require MFA for admins", "type": "Policy", "groupType": null, "administrativeUnits": [],
                 "modifiedProperties": [{"displayName": "ConditionalAccessPolicy", "oldValue": old.to_string(), "newValue": new.to_string()}]
-            }, target_user]))
+            }, target_user]),
+            )
         }
     };
     let by_app = h[4].is_multiple_of(4);

@@ -16,7 +16,8 @@ use super::query::{Cursor, Endpoint, Filter, Params, Resource, encode_component,
 use super::{AppCredential, Fault, Grant, Shared, State as FakeState, cert, normalise};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-const GRAPH_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+const GRAPH_CONTENT_TYPE: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 /// Form bodies are small; anything bigger is not a token request.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -30,11 +31,21 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     if let Some(tenant) = token_path(&path) {
         shared.lock().stats.token_requests += 1;
         let outcome = if parts.method != Method::POST {
-            Err(OAuthError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", 900561, "The endpoint only accepts POST requests."))
+            Err(OAuthError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                900561,
+                "The endpoint only accepts POST requests.",
+            ))
         } else {
             match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
                 Ok(form) => issue_token(&shared, tenant, &path, &form),
-                Err(_) => Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body could not be read.")),
+                Err(_) => Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    900144,
+                    "The request body could not be read.",
+                )),
             }
         };
         return oauth_response(&shared, outcome);
@@ -43,11 +54,16 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let client_request_id = parts.headers.get("client-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let ids = RequestIds::new(client_request_id);
     let Some(endpoint) = Endpoint::parse(&path) else {
-        let error = GraphError::new(StatusCode::NOT_FOUND, "UnknownError", format!("Resource not found for the segment '{path}'."));
+        let error =
+            GraphError::new(StatusCode::NOT_FOUND, "UnknownError", format!("Resource not found for the segment '{path}'."));
         return graph_response(Outcome::Error(error), &ids);
     };
     if parts.method != Method::GET {
-        let error = GraphError::new(StatusCode::METHOD_NOT_ALLOWED, "Request_BadRequest", format!("The method '{}' is not allowed on this resource.", parts.method));
+        let error = GraphError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request_BadRequest",
+            format!("The method '{}' is not allowed on this resource.", parts.method),
+        );
         return graph_response(Outcome::Error(error), &ids);
     }
     let (outcome, authenticated) = decide(&shared, endpoint, &path, parts.uri.query(), &parts.headers);
@@ -93,7 +109,12 @@ impl OAuthError {
     }
 
     fn missing(name: &str) -> OAuthError {
-        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", 900144, format!("The request body must contain the following parameter: '{name}'."))
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{name}'."),
+        )
     }
 
     fn invalid_client(code: u32, description: impl Into<String>) -> OAuthError {
@@ -113,16 +134,29 @@ fn issue_token(shared: &Shared, tenant_in_path: &str, path: &str, form: &[u8]) -
             StatusCode::BAD_REQUEST,
             "invalid_request",
             90002,
-            format!("Tenant '{tenant_in_path}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            format!(
+                "Tenant '{tenant_in_path}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
         ));
     };
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(form)
-        .map_err(|_| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded."))?;
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(form).map_err(|_| {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must be application/x-www-form-urlencoded.",
+        )
+    })?;
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
 
     let grant_type = field("grant_type").ok_or_else(|| OAuthError::missing("grant_type"))?;
     if grant_type != "client_credentials" {
-        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, format!("The app requested an unsupported grant type '{grant_type}'.")));
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant_type}'."),
+        ));
     }
     let client_id = field("client_id").ok_or_else(|| OAuthError::missing("client_id"))?;
     let scope = field("scope").ok_or_else(|| OAuthError::missing("scope"))?;
@@ -131,7 +165,9 @@ fn issue_token(shared: &Shared, tenant_in_path: &str, path: &str, form: &[u8]) -
             StatusCode::BAD_REQUEST,
             "invalid_scope",
             70011,
-            format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
         ));
     }
     let credentials = tenant.apps.get(&normalise(client_id)).ok_or_else(|| {
@@ -145,31 +181,50 @@ fn issue_token(shared: &Shared, tenant_in_path: &str, path: &str, form: &[u8]) -
 
     match (field("client_secret"), field("client_assertion")) {
         (Some(_), Some(_)) => {
-            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", 50027, "Only one of 'client_secret' and 'client_assertion' may be presented."));
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                50027,
+                "Only one of 'client_secret' and 'client_assertion' may be presented.",
+            ));
         }
         (None, None) => {
-            return Err(OAuthError::invalid_client(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."));
+            return Err(OAuthError::invalid_client(
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            ));
         }
         (Some(secret), None) => {
             if !credentials.iter().any(|c| matches!(c, AppCredential::Secret(s) if s == secret)) {
                 // Like Entra: name the app, never echo the secret.
                 return Err(OAuthError::invalid_client(
                     7000215,
-                    format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+                    format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                    ),
                 ));
             }
         }
         (None, Some(assertion)) => {
             if field("client_assertion_type") != Some(JWT_BEARER) {
-                return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", 50027, format!("The 'client_assertion_type' parameter must be '{JWT_BEARER}'.")));
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    50027,
+                    format!("The 'client_assertion_type' parameter must be '{JWT_BEARER}'."),
+                ));
             }
             // The audience is the URL the client posted to.
             let token_url = format!("{}{path}", shared.base_url);
             let expected = cert::Expected { client_id, token_url: &token_url, now: chrono::Utc::now().timestamp() };
-            let jti = cert::check_assertion(assertion, credentials, &expected).map_err(|(code, description)| OAuthError::invalid_client(code, description))?;
+            let jti = cert::check_assertion(assertion, credentials, &expected)
+                .map_err(|(code, description)| OAuthError::invalid_client(code, description))?;
             // The assertion is otherwise valid and the request succeeds from here: burn its jti.
             if !state.seen_jti.insert(jti) {
-                return Err(OAuthError::invalid_client(700027, "Client assertion contains a 'jti' that was already used: assertions must not be replayed."));
+                return Err(OAuthError::invalid_client(
+                    700027,
+                    "Client assertion contains a 'jti' that was already used: assertions must not be replayed.",
+                ));
             }
         }
     }
@@ -341,7 +396,14 @@ struct Page {
 }
 
 /// Answers the query: a new paging sequence, or the next page of one (`$skiptoken`).
-fn answer(shared: &Shared, state: &mut FakeState, tenant: &str, endpoint: Endpoint, path: &str, query: Option<&str>) -> Result<Page, GraphError> {
+fn answer(
+    shared: &Shared,
+    state: &mut FakeState,
+    tenant: &str,
+    endpoint: Endpoint,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Page, GraphError> {
     let params = Params::parse(query).map_err(GraphError::bad_request)?;
     let cursor = match &params.skiptoken {
         Some(token) => match state.cursors.get(token) {
@@ -396,7 +458,8 @@ fn answer(shared: &Shared, state: &mut FakeState, tenant: &str, endpoint: Endpoi
     };
 
     let next = next.map(|next| (random_token(), next));
-    let next_link = next.as_ref().map(|(token, next)| format!("{}{}?{}$skiptoken={token}", shared.base_url, next.path, next.link_prefix));
+    let next_link =
+        next.as_ref().map(|(token, next)| format!("{}{}?{}$skiptoken={token}", shared.base_url, next.path, next.link_prefix));
     let mut body = String::with_capacity(256 + rows.iter().map(|r| r.json.len() + 1).sum::<usize>());
     body.push_str("{\"@odata.context\":");
     body.push_str(&json!(endpoint.context(&shared.base_url)).to_string());
@@ -416,7 +479,14 @@ fn answer(shared: &Shared, state: &mut FakeState, tenant: &str, endpoint: Endpoi
 }
 
 /// The body a faulty 200 is cut from: the real answer if the query is valid, else a stand-in.
-fn fault_body(shared: &Shared, state: &mut FakeState, tenant: &str, endpoint: Endpoint, path: &str, query: Option<&str>) -> String {
+fn fault_body(
+    shared: &Shared,
+    state: &mut FakeState,
+    tenant: &str,
+    endpoint: Endpoint,
+    path: &str,
+    query: Option<&str>,
+) -> String {
     match answer(shared, state, tenant, endpoint, path, query) {
         Ok(page) if page.body.len() >= 64 => page.body,
         _ => format!(
