@@ -2,11 +2,11 @@
 //! loss: every property the schema declares holds the original value, nested values included,
 //! and `raw` keeps the whole record.
 
-use auditlake_core::schema::graph::{GraphBatchBuilder, GraphTable, RowContext, snake_case};
+use auditlake_core::schema::graph::{GraphMapper, GraphTable, RowContext, snake_case};
 use auditlake_core::schema::{entra_directory_audits, entra_signins};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 fn fixture(name: &str) -> Vec<Box<RawValue>> {
     #[derive(serde::Deserialize)]
@@ -20,14 +20,12 @@ fn fixture(name: &str) -> Vec<Box<RawValue>> {
 
 /// Maps records and returns the lake rows as JSON objects (lake names).
 fn map(table: &'static GraphTable, records: &[Box<RawValue>], context: &[&str]) -> Vec<Map<String, Value>> {
-    let mut builder = GraphBatchBuilder::new(table);
-    for r in records {
-        builder.push(r.get());
-    }
-    let ctx = RowContext { tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47", context, ingested_at: Utc::now(), run_id: "fixture" };
-    let (batch, rejected) = builder.finish(&ctx).unwrap();
-    assert!(rejected.is_empty(), "{rejected:?}");
-    let batch = batch.unwrap();
+    let records: Vec<&str> = records.iter().map(|r| r.get()).collect();
+    let ctx =
+        RowContext { tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47", context, ingested_at: Utc::now(), run_id: "fixture" };
+    let mapped = GraphMapper::new(table).map(&records, &ctx).unwrap();
+    assert!(mapped.rejected.is_empty(), "{:?}", mapped.rejected);
+    let batch = mapped.batch.unwrap();
     assert_eq!(batch.schema(), table.lake_schema());
     let mut writer = arrow_json::ArrayWriter::new(Vec::new());
     writer.write(&batch).unwrap();
@@ -133,13 +131,9 @@ fn lenient_parsing_quarantines_only_the_bad_record() {
         r#"{"id":"c","createdDateTime":"not a time"}"#,
         r#"{"id":"d","createdDateTime":"2026-11-28T10:00:02Z","userId":"u","userId":"v"}"#,
     ];
-    let mut builder = GraphBatchBuilder::new(&entra_signins::GRAPH);
-    for r in records {
-        builder.push(r);
-    }
     let ctx = RowContext { tenant_id: "t.onmicrosoft.com", context: &["interactiveUser"], ingested_at: Utc::now(), run_id: "r" };
-    let (batch, rejected) = builder.finish(&ctx).unwrap();
-    let batch = batch.unwrap();
+    let mapped = GraphMapper::new(&entra_signins::GRAPH).map(&records, &ctx).unwrap();
+    let (batch, rejected) = (mapped.batch.unwrap(), mapped.rejected);
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(batch.num_rows(), 3);
     assert!(rejected[0].raw.contains("not a time"), "{rejected:?}");

@@ -30,7 +30,7 @@ use super::client::{GraphClient, Page};
 use crate::checkpoint::Checkpoint;
 use crate::lake::{QuarantinedRecord, TableWriter};
 use crate::pipeline::{Plan, PullOutcome, RunRequest, Source};
-use crate::schema::graph::{GraphBatchBuilder, GraphTable, RowContext, record_key};
+use crate::schema::graph::{GraphMapper, GraphTable, RecordKeys, RowContext, split_by_day};
 use crate::schema::{TableDef, entra_directory_audits, entra_signins};
 
 /// What to collect.
@@ -78,18 +78,20 @@ pub struct GraphSource {
     kind: GraphKind,
     tenants: Vec<String>,
     settings: WindowSettings,
+    mapper: GraphMapper,
 }
 
 impl GraphSource {
     pub fn new(client: Arc<GraphClient>, kind: GraphKind, tenants: Vec<String>, settings: WindowSettings) -> Self {
-        GraphSource { client, kind, tenants, settings }
+        let table: &'static GraphTable = match kind {
+            GraphKind::SignIns { .. } => &entra_signins::GRAPH,
+            GraphKind::DirectoryAudits => &entra_directory_audits::GRAPH,
+        };
+        GraphSource { client, kind, tenants, settings, mapper: GraphMapper::new(table) }
     }
 
     fn graph_table(&self) -> &'static GraphTable {
-        match self.kind {
-            GraphKind::SignIns { .. } => &entra_signins::GRAPH,
-            GraphKind::DirectoryAudits => &entra_directory_audits::GRAPH,
-        }
+        self.mapper.table()
     }
 
     /// One first-page URL per query of a slice, with the context value of each.
@@ -100,7 +102,8 @@ impl GraphSource {
             GraphKind::SignIns { event_types } => event_types
                 .iter()
                 .map(|t| {
-                    let filter = format!("createdDateTime ge {from} and createdDateTime le {to} and signInEventTypes/any(t: t eq '{t}')");
+                    let filter =
+                        format!("createdDateTime ge {from} and createdDateTime le {to} and signInEventTypes/any(t: t eq '{t}')");
                     (url_with(&format!("{base}/beta/auditLogs/signIns"), &filter), Some(t.clone()))
                 })
                 .collect(),
@@ -113,7 +116,12 @@ impl GraphSource {
 
     /// The pages of one query, following nextLinks; restarts from the first page when a
     /// nextLink's skip token keeps failing (safe: ids are deduplicated).
-    fn pages<'a>(&'a self, tenant: &'a str, first: String, context: Option<String>) -> BoxStream<'a, Result<(Option<String>, Page), GraphError>> {
+    fn pages<'a>(
+        &'a self,
+        tenant: &'a str,
+        first: String,
+        context: Option<String>,
+    ) -> BoxStream<'a, Result<(Option<String>, Page), GraphError>> {
         struct State {
             next: Option<String>,
             first: String,
@@ -132,7 +140,11 @@ impl GraphSource {
                         }
                         Err(GraphError::InvalidSkipToken { .. }) if s.restarts < MAX_QUERY_RESTARTS => {
                             s.restarts += 1;
-                            tracing::warn!(tenant, restarts = s.restarts, "skip token keeps failing; restarting the query from its first page");
+                            tracing::warn!(
+                                tenant,
+                                restarts = s.restarts,
+                                "skip token keeps failing; restarting the query from its first page"
+                            );
                             s.next = Some(s.first.clone());
                         }
                         Err(e) => return Some((Err(e), s)),
@@ -204,7 +216,12 @@ impl Source for GraphSource {
             tracing::warn!(tenant = unit, wanted = %start, earliest = %earliest, "window start is beyond Graph's retention; records older than the retention are gone");
         }
         let generation = checkpoint.map_or(0, |c| c.generation);
-        Plan { stem: format!("{unit}-g{generation:06}"), window_start: Some(start.max(earliest)), window_end: end, partition: None }
+        Plan {
+            stem: format!("{unit}-g{generation:06}"),
+            window_start: Some(start.max(earliest)),
+            window_end: end,
+            partition: None,
+        }
     }
 
     async fn pull(
@@ -248,7 +265,9 @@ impl Source for GraphSource {
                     tracing::info!(tenant, cursor = %cursor, "time budget reached at a page boundary; writing what we have");
                     break 'slices;
                 }
-                let Some(item) = pages.next().await else { break };
+                let Some(item) = pages.next().await else {
+                    break;
+                };
                 let (context, page) = item?;
                 progress.pages += 1;
                 self.write_page(tenant, cursor, slice_end, context.as_deref(), page, request, out, &mut progress).await?;
@@ -294,49 +313,74 @@ impl GraphSource {
         progress: &mut Progress,
     ) -> Result<(), GraphError> {
         let table = self.graph_table();
-        let mut by_dt: BTreeMap<NaiveDate, (GraphBatchBuilder, Vec<(String, DateTime<Utc>)>)> = BTreeMap::new();
-        for raw in &page.records {
-            let raw = raw.get();
-            let Some((id, time)) = record_key(raw, table.time_property) else {
+        let mapping_error = |e: arrow_schema::ArrowError| GraphError::Mapping { tenant: tenant.into(), message: e.to_string() };
+        let context_values: Vec<&str> = context.into_iter().collect();
+        let ctx = RowContext { tenant_id: tenant, context: &context_values, ingested_at: Utc::now(), run_id: &request.run_id };
+        let records: Vec<&str> = page.records.iter().map(|r| r.get()).collect();
+        let mapped = self.mapper.map(&records, &ctx).map_err(mapping_error)?;
+        for rejected in mapped.rejected {
+            // Kept under the record's own day and id when those are readable, so that a
+            // re-scan of the overlap does not quarantine it a second time.
+            let key = rejected_key(&rejected.raw, table.time_property);
+            if let Some((id, time)) = &key {
+                if *time < from || *time >= to || progress.seen.insert(id.clone(), *time).is_some() {
+                    continue;
+                }
+            }
+            let dt = key.map_or(from.date_naive(), |(_, time)| time.date_naive());
+            out.quarantine(
+                dt,
+                QuarantinedRecord { origin: format!("tenant {tenant}"), reason: rejected.reason, raw: rejected.raw },
+            );
+        }
+        let Some(batch) = mapped.batch else {
+            return Ok(());
+        };
+        let keys = RecordKeys::of(&batch, table).map_err(mapping_error)?;
+        let mut keep = arrow_array::builder::BooleanBuilder::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let Some((id, time)) = keys.get(i) else {
                 out.quarantine(
-                    to.date_naive(),
+                    from.date_naive(),
                     QuarantinedRecord {
                         origin: format!("tenant {tenant}, {} page", table.time_property),
                         reason: format!("record has no readable id or {}", table.time_property),
-                        raw: raw.to_string(),
+                        raw: keys.raws.value(i).to_string(),
                     },
                 );
+                keep.append_value(false);
                 continue;
             };
             // `ge`/`le` are inclusive: a record on a slice boundary belongs to the later slice
             // (or to the next run, whose window starts before this one's end).
             if time < from || time >= to {
+                keep.append_value(false);
                 continue;
             }
-            if progress.seen.contains_key(&id) {
+            // Written by an earlier run in the overlap, or earlier in this run (a record
+            // Graph returned twice).
+            if progress.seen.contains_key(id) {
                 progress.skipped_duplicates += 1;
+                keep.append_value(false);
                 continue;
             }
-            let entry = by_dt.entry(time.date_naive()).or_insert_with(|| (GraphBatchBuilder::new(table), Vec::new()));
-            entry.0.push(raw);
-            entry.1.push((id, time));
+            progress.seen.insert(id.to_string(), time);
+            keep.append_value(true);
         }
-        let context_values: Vec<&str> = context.into_iter().collect();
-        let ctx = RowContext { tenant_id: tenant, context: &context_values, ingested_at: Utc::now(), run_id: &request.run_id };
-        for (dt, (mut builder, keys)) in by_dt {
-            let (batch, rejected) = builder.finish(&ctx).map_err(|e| GraphError::Mapping { tenant: tenant.into(), message: e.to_string() })?;
-            for r in &rejected {
-                out.quarantine(dt, QuarantinedRecord { origin: format!("tenant {tenant}"), reason: r.reason.clone(), raw: r.raw.clone() });
-            }
-            if let Some(batch) = batch {
-                out.write(dt, &batch).await?;
-                progress.rows += batch.num_rows() as u64;
-            }
-            // Quarantined records count as handled too: a re-scan does not quarantine them again.
-            for (id, time) in keys {
-                progress.seen.insert(id, time);
-            }
+        for (dt, rows) in split_by_day(&batch, keys.times, Some(&keep.finish())).map_err(mapping_error)? {
+            out.write(dt, &rows).await?;
+            progress.rows += rows.num_rows() as u64;
         }
         Ok(())
     }
+}
+
+/// The id and time of a record that could not be decoded, when they are readable at all.
+/// Only rejected records take this slower path; repeated keys resolve last-wins, as in the
+/// decoder.
+fn rejected_key(raw: &str, time_property: &str) -> Option<(String, DateTime<Utc>)> {
+    let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw).ok()?;
+    let id = record.get("id")?.as_str().filter(|id| !id.is_empty())?;
+    let time = DateTime::parse_from_rfc3339(record.get(time_property)?.as_str()?).ok()?.with_timezone(&Utc);
+    Some((id.to_string(), time))
 }

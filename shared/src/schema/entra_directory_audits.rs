@@ -12,6 +12,7 @@ pub static TABLE: TableDef = TableDef {
     name: "entra_directory_audits",
     time_column: "activity_at",
     description: "Microsoft Entra ID directory audit events (changes to users, groups, apps, policies, roles)",
+    unique_columns: &["id", "correlation_id", "activity_at"],
     schema: &SCHEMA,
 };
 
@@ -32,18 +33,24 @@ fn graph_fields() -> Vec<Field> {
         s("resultReason"),
         s("loggedByService"),
         s("correlationId"),
-        obj("initiatedBy", vec![
-            obj("user", identity()),
-            obj("app", vec![s("appId"), s("displayName"), s("servicePrincipalId"), s("servicePrincipalName")]),
-        ]),
-        list("targetResources", vec![
-            s("id"),
-            s("displayName"),
-            s("type"),
-            s("userPrincipalName"),
-            s("groupType"),
-            list("modifiedProperties", vec![s("displayName"), s("oldValue"), s("newValue")]),
-        ]),
+        obj(
+            "initiatedBy",
+            vec![
+                obj("user", identity()),
+                obj("app", vec![s("appId"), s("displayName"), s("servicePrincipalId"), s("servicePrincipalName")]),
+            ],
+        ),
+        list(
+            "targetResources",
+            vec![
+                s("id"),
+                s("displayName"),
+                s("type"),
+                s("userPrincipalName"),
+                s("groupType"),
+                list("modifiedProperties", vec![s("displayName"), s("oldValue"), s("newValue")]),
+            ],
+        ),
         list("additionalDetails", vec![s("key"), s("value")]),
     ]
 }

@@ -8,12 +8,14 @@ use super::TableDef;
 use super::graph::GraphTable;
 use super::graph::dsl::*;
 
-pub static GRAPH: GraphTable = GraphTable { graph_fields, time_property: "createdDateTime", context_columns: &["sign_in_event_type"] };
+pub static GRAPH: GraphTable =
+    GraphTable { graph_fields, time_property: "createdDateTime", context_columns: &["sign_in_event_type"] };
 
 pub static TABLE: TableDef = TableDef {
     name: "entra_signins",
     time_column: "created_at",
     description: "Microsoft Entra ID sign-ins (interactive, non-interactive, service principal, managed identity)",
+    unique_columns: &["id", "correlation_id", "original_request_id", "created_at"],
     schema: &SCHEMA,
 };
 
@@ -37,15 +39,31 @@ fn graph_fields() -> Vec<Field> {
         b("isInteractive"),
         strings("signInEventTypes"),
         obj("status", vec![i32("errorCode"), s("failureReason"), s("additionalDetails")]),
-        obj("location", vec![s("city"), s("state"), s("countryOrRegion"), obj("geoCoordinates", vec![f64("altitude"), f64("latitude"), f64("longitude")])]),
-        obj("deviceDetail", vec![s("deviceId"), s("displayName"), s("operatingSystem"), s("browser"), b("isCompliant"), b("isManaged"), s("trustType")]),
-        list("appliedConditionalAccessPolicies", vec![
-            s("id"),
-            s("displayName"),
-            strings("enforcedGrantControls"),
-            strings("enforcedSessionControls"),
-            s("result"),
-        ]),
+        obj(
+            "location",
+            vec![
+                s("city"),
+                s("state"),
+                s("countryOrRegion"),
+                obj("geoCoordinates", vec![f64("altitude"), f64("latitude"), f64("longitude")]),
+            ],
+        ),
+        obj(
+            "deviceDetail",
+            vec![
+                s("deviceId"),
+                s("displayName"),
+                s("operatingSystem"),
+                s("browser"),
+                b("isCompliant"),
+                b("isManaged"),
+                s("trustType"),
+            ],
+        ),
+        list(
+            "appliedConditionalAccessPolicies",
+            vec![s("id"), s("displayName"), strings("enforcedGrantControls"), strings("enforcedSessionControls"), s("result")],
+        ),
         s("riskDetail"),
         s("riskLevelAggregated"),
         s("riskLevelDuringSignIn"),
@@ -63,14 +81,17 @@ fn graph_fields() -> Vec<Field> {
         s("authenticationRequirement"),
         strings("authenticationMethodsUsed"),
         s("authenticationProtocol"),
-        list("authenticationDetails", vec![
-            s("authenticationMethod"),
-            s("authenticationMethodDetail"),
-            ts("authenticationStepDateTime"),
-            s("authenticationStepRequirement"),
-            s("authenticationStepResultDetail"),
-            b("succeeded"),
-        ]),
+        list(
+            "authenticationDetails",
+            vec![
+                s("authenticationMethod"),
+                s("authenticationMethodDetail"),
+                ts("authenticationStepDateTime"),
+                s("authenticationStepRequirement"),
+                s("authenticationStepResultDetail"),
+                b("succeeded"),
+            ],
+        ),
         list("authenticationProcessingDetails", vec![s("key"), s("value")]),
         s("crossTenantAccessType"),
         s("tokenIssuerType"),
@@ -86,7 +107,10 @@ fn graph_fields() -> Vec<Field> {
         b("flaggedForReview"),
         b("isThroughGlobalSecureAccess"),
         s("globalSecureAccessIpAddress"),
-        obj("managedServiceIdentity", vec![s("msiType"), s("associatedResourceId"), s("federatedTokenId"), s("federatedTokenIssuer")]),
+        obj(
+            "managedServiceIdentity",
+            vec![s("msiType"), s("associatedResourceId"), s("federatedTokenId"), s("federatedTokenIssuer")],
+        ),
         obj("mfaDetail", vec![s("authMethod"), s("authDetail")]),
     ]
 }

@@ -6,7 +6,7 @@
 //! every Graph table carries are appended (`tenant_id`, `raw`, `ingested_at`, `run_id`, plus
 //! per-table extras such as `sign_in_event_type`).
 //!
-//! [`GraphBatchBuilder`] decodes raw record texts with arrow-json's tape decoder straight into
+//! [`GraphMapper`] decodes raw record texts with arrow-json's tape decoder straight into
 //! the Graph-named arrays (no intermediate `serde_json::Value`), then re-labels them with the
 //! lake names without copying data. Parsing is lenient: unknown properties are ignored (they
 //! stay in `raw`), numbers and booleans where strings are expected are coerced, enums are
@@ -16,9 +16,9 @@
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, make_array};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray, make_array};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::timestamp;
 
@@ -94,7 +94,9 @@ pub fn snake_case(name: &str) -> String {
 fn lake_type(graph: &DataType) -> DataType {
     match graph {
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| lake_field(f)).collect()),
-        DataType::List(item) => DataType::List(Arc::new(Field::new(item.name(), lake_type(item.data_type()), item.is_nullable()))),
+        DataType::List(item) => {
+            DataType::List(Arc::new(Field::new(item.name(), lake_type(item.data_type()), item.is_nullable())))
+        }
         other => other.clone(),
     }
 }
@@ -116,7 +118,7 @@ impl GraphTable {
         let mut extra = vec![Field::new("tenant_id", DataType::Utf8, false)];
         extra.extend(self.context_columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)));
         fields.splice(insert_at..insert_at, extra);
-        fields.push(Field::new("raw", DataType::Utf8, false));
+        fields.push(Field::new(RAW, DataType::Utf8, false));
         fields.push(Field::new("ingested_at", timestamp(), false));
         fields.push(Field::new("run_id", DataType::Utf8, false));
         Arc::new(Schema::new(fields))
@@ -140,66 +142,65 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Builds lake batches from raw Graph record texts.
-pub struct GraphBatchBuilder {
+/// What [`GraphMapper::map`] made of a page of records.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    /// The records that decoded, in input order, with the lake schema; `None` when none did.
+    pub batch: Option<RecordBatch>,
+    /// The records that did not, with the reason.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Maps raw Graph record texts (one page at a time) to lake batches.
+///
+/// Each record text is copied once, into the `raw` column; arrow-json decodes the columns
+/// from the caller's text directly, and the record's id and time are read back from the
+/// decoded columns ([`record_keys`]) instead of parsing the text a second time.
+#[derive(Debug)]
+pub struct GraphMapper {
     table: &'static GraphTable,
     graph_schema: SchemaRef,
     lake_schema: SchemaRef,
-    raws: Vec<String>,
 }
 
-impl std::fmt::Debug for GraphBatchBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GraphBatchBuilder").field("pending", &self.raws.len()).finish()
-    }
-}
-
-impl GraphBatchBuilder {
+impl GraphMapper {
     pub fn new(table: &'static GraphTable) -> Self {
-        GraphBatchBuilder { table, graph_schema: table.graph_schema(), lake_schema: table.lake_schema(), raws: Vec::new() }
+        GraphMapper { table, graph_schema: table.graph_schema(), lake_schema: table.lake_schema() }
+    }
+
+    pub fn table(&self) -> &'static GraphTable {
+        self.table
     }
 
     pub fn lake_schema(&self) -> SchemaRef {
         self.lake_schema.clone()
     }
 
-    pub fn push(&mut self, raw: &str) {
-        self.raws.push(raw.to_string());
-    }
-
-    pub fn len(&self) -> usize {
-        self.raws.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.raws.is_empty()
-    }
-
-    /// Decodes every pushed record. Records that fail are returned, the others form the batch.
-    pub fn finish(&mut self, ctx: &RowContext<'_>) -> Result<(Option<RecordBatch>, Vec<Rejected>), ArrowError> {
-        let raws = std::mem::take(&mut self.raws);
-        if raws.is_empty() {
-            return Ok((None, Vec::new()));
+    /// Decodes `records`. Records that fail are returned with the reason, the others form
+    /// the batch.
+    pub fn map(&self, records: &[&str], ctx: &RowContext<'_>) -> Result<Mapped, ArrowError> {
+        if records.is_empty() {
+            return Ok(Mapped::default());
         }
-        match self.decode(&raws) {
-            Ok(graph) => Ok((Some(self.to_lake(graph, &raws, ctx)?), Vec::new())),
+        match self.decode(records) {
+            Ok(graph) => Ok(Mapped { batch: Some(self.to_lake(graph, records, ctx)?), rejected: Vec::new() }),
             // One bad record fails the whole decode: find it by decoding one at a time.
             Err(_) => {
                 let mut good = Vec::new();
                 let mut rejected = Vec::new();
-                for raw in raws {
-                    match self.decode(std::slice::from_ref(&raw)) {
+                for &raw in records {
+                    match self.decode(&[raw]) {
                         Ok(_) => good.push(raw),
-                        Err(e) => rejected.push(Rejected { raw, reason: e.to_string() }),
+                        Err(e) => rejected.push(Rejected { raw: raw.to_string(), reason: e.to_string() }),
                     }
                 }
                 let batch = if good.is_empty() { None } else { Some(self.to_lake(self.decode(&good)?, &good, ctx)?) };
-                Ok((batch, rejected))
+                Ok(Mapped { batch, rejected })
             }
         }
     }
 
-    fn decode(&self, raws: &[String]) -> Result<RecordBatch, ArrowError> {
+    fn decode(&self, raws: &[&str]) -> Result<RecordBatch, ArrowError> {
         let mut decoder = arrow_json::ReaderBuilder::new(self.graph_schema.clone())
             .with_batch_size(raws.len())
             .with_coerce_primitive(true)
@@ -219,7 +220,7 @@ impl GraphBatchBuilder {
         Ok(batch)
     }
 
-    fn to_lake(&self, graph: RecordBatch, raws: &[String], ctx: &RowContext<'_>) -> Result<RecordBatch, ArrowError> {
+    fn to_lake(&self, graph: RecordBatch, raws: &[&str], ctx: &RowContext<'_>) -> Result<RecordBatch, ArrowError> {
         let rows = graph.num_rows();
         let lake_fields = self.lake_schema.fields();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(lake_fields.len());
@@ -227,14 +228,14 @@ impl GraphBatchBuilder {
         for field in lake_fields.iter() {
             let column: ArrayRef = match field.name().as_str() {
                 "tenant_id" => Arc::new(StringArray::from(vec![ctx.tenant_id; rows])),
-                "raw" => {
-                    let mut b = StringBuilder::with_capacity(rows, raws.iter().map(String::len).sum());
+                RAW => {
+                    let mut b = StringBuilder::with_capacity(rows, raws.iter().map(|r| r.len()).sum());
                     raws.iter().for_each(|r| b.append_value(r));
                     Arc::new(b.finish())
                 }
-                "ingested_at" => Arc::new(
-                    TimestampMillisecondArray::from(vec![ctx.ingested_at.timestamp_millis(); rows]).with_timezone("UTC"),
-                ),
+                "ingested_at" => {
+                    Arc::new(TimestampMillisecondArray::from(vec![ctx.ingested_at.timestamp_millis(); rows]).with_timezone("UTC"))
+                }
                 "run_id" => Arc::new(StringArray::from(vec![ctx.run_id; rows])),
                 name if self.table.context_columns.contains(&name) => {
                     let i = self.table.context_columns.iter().position(|c| *c == name).expect("contains");
@@ -249,6 +250,73 @@ impl GraphBatchBuilder {
         }
         RecordBatch::try_new(self.lake_schema.clone(), columns)
     }
+}
+
+/// The lake column holding each record as received.
+pub const RAW: &str = "raw";
+
+/// The columns that identify the records of a batch made by [`GraphMapper`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecordKeys<'a> {
+    pub ids: &'a StringArray,
+    /// The table's time property (`created_at`, `activity_at`).
+    pub times: &'a TimestampMillisecondArray,
+    pub raws: &'a StringArray,
+}
+
+impl<'a> RecordKeys<'a> {
+    /// Reads the key columns of `batch`, a batch of `table` made by [`GraphMapper`].
+    pub fn of(batch: &'a RecordBatch, table: &GraphTable) -> Result<Self, ArrowError> {
+        fn column<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b T, ArrowError> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<T>())
+                .ok_or_else(|| ArrowError::SchemaError(format!("batch has no {name} column of the lake type")))
+        }
+        Ok(RecordKeys {
+            ids: column(batch, "id")?,
+            times: column(batch, &snake_case(table.time_property))?,
+            raws: column(batch, RAW)?,
+        })
+    }
+
+    /// The id and time of row `i`; `None` when the record has no id or no time.
+    pub fn get(&self, i: usize) -> Option<(&'a str, DateTime<Utc>)> {
+        let id = self.ids.is_valid(i).then(|| self.ids.value(i)).filter(|id| !id.is_empty())?;
+        let time = self.times.is_valid(i).then(|| DateTime::from_timestamp_millis(self.times.value(i))).flatten()?;
+        Some((id, time))
+    }
+}
+
+/// Splits the rows of `batch` marked in `keep` by the UTC day of `times` (the batch's time
+/// column), oldest day first. Without `keep` every row is taken; a batch that falls on one
+/// day and keeps every row is returned as it is, without copying.
+pub fn split_by_day(
+    batch: &RecordBatch,
+    times: &TimestampMillisecondArray,
+    keep: Option<&BooleanArray>,
+) -> Result<Vec<(NaiveDate, RecordBatch)>, ArrowError> {
+    const DAY_MS: i64 = 86_400_000;
+    let day_of = |i: usize| times.is_valid(i).then(|| times.value(i).div_euclid(DAY_MS));
+    let kept = |i: usize| keep.is_none_or(|k| k.is_valid(i) && k.value(i));
+    let mut days: Vec<i64> = (0..batch.num_rows()).filter(|&i| kept(i)).filter_map(day_of).collect();
+    days.sort_unstable();
+    days.dedup();
+    let to_date = |d: i64| {
+        DateTime::from_timestamp_millis(d * DAY_MS)
+            .map(|t| t.date_naive())
+            .ok_or_else(|| ArrowError::ComputeError(format!("day {d} is out of range")))
+    };
+    let all_kept = (0..batch.num_rows()).all(|i| kept(i) && day_of(i).is_some());
+    if days.len() == 1 && all_kept {
+        return Ok(vec![(to_date(days[0])?, batch.clone())]);
+    }
+    days.into_iter()
+        .map(|d| {
+            let mask: BooleanArray = (0..batch.num_rows()).map(|i| Some(kept(i) && day_of(i) == Some(d))).collect();
+            Ok((to_date(d)?, arrow_select::filter::filter_record_batch(batch, &mask)?))
+        })
+        .collect()
 }
 
 /// The same array with the lake's nested field names (layouts are identical, no data copied).
@@ -284,30 +352,6 @@ fn relabel_data(data: arrow_data::ArrayData, target: &DataType) -> arrow_data::A
     }
 }
 
-/// The id and time of a record, read without decoding the rest; `None` when either is
-/// missing or unreadable. Tolerates repeated keys (last wins), as the published examples have.
-pub fn record_key(raw: &str, time_property: &str) -> Option<(String, DateTime<Utc>)> {
-    #[derive(serde::Deserialize)]
-    struct Key<'a> {
-        #[serde(borrow)]
-        id: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, rename = "createdDateTime")]
-        created: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, rename = "activityDateTime")]
-        activity: Option<std::borrow::Cow<'a, str>>,
-    }
-    let (id, time) = match serde_json::from_str::<Key<'_>>(raw) {
-        Ok(k) => (k.id.map(|c| c.into_owned()), if time_property == "createdDateTime" { k.created } else { k.activity }.map(|c| c.into_owned())),
-        // Duplicate keys fail the borrowed parse; a map keeps the last value.
-        Err(_) => {
-            let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw).ok()?;
-            (v.get("id")?.as_str().map(String::from), v.get(time_property)?.as_str().map(String::from))
-        }
-    };
-    let time = DateTime::parse_from_rfc3339(&time?).ok()?.with_timezone(&Utc);
-    Some((id.filter(|i| !i.is_empty())?, time))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,13 +368,54 @@ mod tests {
         assert_eq!(snake_case("id"), "id");
     }
 
+    fn mapped(records: &[&str]) -> Mapped {
+        let ctx = RowContext { tenant_id: "t", context: &["interactiveUser"], ingested_at: Utc::now(), run_id: "r" };
+        GraphMapper::new(&crate::schema::entra_signins::GRAPH).map(records, &ctx).unwrap()
+    }
+
     #[test]
-    fn record_keys_tolerate_repeated_keys() {
-        let raw = r#"{"id":"a","createdDateTime":"2026-01-01T00:00:00Z","id":"b"}"#;
-        assert_eq!(record_key(raw, "createdDateTime").unwrap().0, "b");
-        assert!(record_key(r#"{"createdDateTime":"2026-01-01T00:00:00Z"}"#, "createdDateTime").is_none());
-        assert!(record_key(r#"{"id":"x","createdDateTime":"yesterday"}"#, "createdDateTime").is_none());
-        let (_, t) = record_key(r#"{"id":"x","createdDateTime":"2020-03-13T19:15:41.6195833Z"}"#, "createdDateTime").unwrap();
-        assert_eq!(t.timestamp_subsec_nanos(), 619_583_300);
+    fn record_keys_come_from_the_decoded_columns_last_key_wins() {
+        let m = mapped(&[
+            r#"{"id":"a","createdDateTime":"2020-03-13T19:15:41.6195833Z","id":"b"}"#,
+            r#"{"createdDateTime":"2026-01-01T00:00:00Z"}"#,
+            r#"{"id":"","createdDateTime":"2026-01-01T00:00:00Z"}"#,
+            r#"{"id":"x"}"#,
+        ]);
+        assert!(m.rejected.is_empty());
+        let batch = m.batch.unwrap();
+        let keys = RecordKeys::of(&batch, &crate::schema::entra_signins::GRAPH).unwrap();
+        let (id, t) = keys.get(0).unwrap();
+        assert_eq!(id, "b");
+        assert_eq!(t.to_rfc3339(), "2020-03-13T19:15:41.619+00:00");
+        assert!(keys.get(1).is_none() && keys.get(2).is_none() && keys.get(3).is_none());
+        assert!(keys.raws.value(3).contains(r#""id":"x""#));
+    }
+
+    #[test]
+    fn batches_split_by_day_and_keep_only_marked_rows() {
+        let m = mapped(&[
+            r#"{"id":"1","createdDateTime":"2026-11-27T23:59:59.999Z"}"#,
+            r#"{"id":"2","createdDateTime":"2026-11-28T00:00:00Z"}"#,
+            r#"{"id":"3","createdDateTime":"2026-11-27T10:00:00Z"}"#,
+            r#"{"id":"4","createdDateTime":"2026-11-28T10:00:00Z"}"#,
+        ]);
+        let batch = m.batch.unwrap();
+        let keys = RecordKeys::of(&batch, &crate::schema::entra_signins::GRAPH).unwrap();
+        let keep = BooleanArray::from(vec![true, true, true, false]);
+        let days = split_by_day(&batch, keys.times, Some(&keep)).unwrap();
+        let ids = |b: &RecordBatch| {
+            let k = RecordKeys::of(b, &crate::schema::entra_signins::GRAPH).unwrap();
+            (0..b.num_rows()).map(|i| k.get(i).unwrap().0.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(days.len(), 2);
+        assert_eq!(days[0].0.to_string(), "2026-11-27");
+        assert_eq!(ids(&days[0].1), ["1", "3"]);
+        assert_eq!(days[1].0.to_string(), "2026-11-28");
+        assert_eq!(ids(&days[1].1), ["2"]);
+        let one_day = batch.slice(1, 1);
+        let whole =
+            split_by_day(&one_day, RecordKeys::of(&one_day, &crate::schema::entra_signins::GRAPH).unwrap().times, None).unwrap();
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].1.num_rows(), 1);
     }
 }

@@ -12,6 +12,7 @@ pub static TABLE: TableDef = TableDef {
     name: "aws_iam_access_keys",
     time_column: "report_generated_at",
     description: "AWS IAM access keys, one row per key per daily snapshot of the credential report",
+    unique_columns: &[],
     schema: &SCHEMA,
 };
 

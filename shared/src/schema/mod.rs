@@ -6,7 +6,7 @@
 //!
 //! - [`iam_access_keys`]: `aws_iam_access_keys`, one row per access key per daily snapshot.
 //! - [`entra_signins`], [`entra_directory_audits`]: Graph records, declared with Graph's names
-//!   and mapped by [`graph::GraphBatchBuilder`].
+//!   and mapped by [`graph::GraphMapper`].
 
 use std::sync::{Arc, LazyLock};
 
@@ -28,6 +28,9 @@ pub struct TableDef {
     pub time_column: &'static str,
     /// One sentence for generated DDL comments and docs.
     pub description: &'static str,
+    /// Top-level columns whose values (nearly) never repeat, such as record ids: the writer
+    /// skips dictionary encoding for them, which would only cost time before falling back.
+    pub unique_columns: &'static [&'static str],
     schema: &'static LazyLock<SchemaRef>,
 }
 
