@@ -40,6 +40,11 @@ const PAGE: usize = 1000;
 /// Pages mapped at the same time (one per core here), in order.
 const MAPPING_IN_FLIGHT: usize = 2;
 
+thread_local! {
+    /// One mapper per thread of the blocking pool: a mapper keeps its decoder between pages.
+    static MAPPER: std::cell::RefCell<GraphMapper> = std::cell::RefCell::new(GraphMapper::new(&entra_signins::GRAPH));
+}
+
 /// One page of records: line ranges into a shared read buffer, so the record text is
 /// copied once, into the `raw` column, as with a Graph response body.
 struct Page {
@@ -109,7 +114,6 @@ async fn convert(path: &str, out_dir: Option<&str>) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mapper = std::sync::Arc::new(GraphMapper::new(&entra_signins::GRAPH));
     let ingested_at = Utc::now();
     let started = Instant::now();
     let mut pages = read_pages(path.to_string());
@@ -118,7 +122,6 @@ async fn convert(path: &str, out_dir: Option<&str>) -> anyhow::Result<()> {
     // table writer's encoder task compresses the previous ones.
     let mut mapped = pages
         .map(|page| {
-            let mapper = mapper.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(chrono::NaiveDate, RecordBatch)>> {
                 let page = page?;
                 // Validated as UTF-8 by the reader, whole chunk at a time.
@@ -130,12 +133,12 @@ async fn convert(path: &str, out_dir: Option<&str>) -> anyhow::Result<()> {
                     ingested_at,
                     run_id: "bench",
                 };
-                let mapped = mapper.map(&records, &ctx)?;
+                let mapped = MAPPER.with_borrow_mut(|mapper| mapper.map(&records, &ctx))?;
                 anyhow::ensure!(mapped.rejected.is_empty(), "rejected: {:?}", mapped.rejected.first());
                 let Some(batch) = mapped.batch else {
                     return Ok(Vec::new());
                 };
-                let keys = RecordKeys::of(&batch, mapper.table())?;
+                let keys = RecordKeys::of(&batch, &entra_signins::GRAPH)?;
                 Ok(split_by_day(&batch, keys.times, None)?)
             })
         })

@@ -42,6 +42,15 @@ pub enum GraphKind {
     DirectoryAudits,
 }
 
+impl GraphKind {
+    fn graph_table(&self) -> &'static GraphTable {
+        match self {
+            GraphKind::SignIns { .. } => &entra_signins::GRAPH,
+            GraphKind::DirectoryAudits => &entra_directory_audits::GRAPH,
+        }
+    }
+}
+
 /// Window settings, from `AUDITLAKE_OVERLAP`, `_LAG`, `_INITIAL_LOOKBACK`, `_RETENTION`,
 /// `_TIME_BUDGET`.
 #[derive(Debug, Clone, Copy)]
@@ -78,20 +87,18 @@ pub struct GraphSource {
     kind: GraphKind,
     tenants: Vec<String>,
     settings: WindowSettings,
-    mapper: GraphMapper,
+    /// Locked only while a page is mapped (no await inside).
+    mapper: std::sync::Mutex<GraphMapper>,
 }
 
 impl GraphSource {
     pub fn new(client: Arc<GraphClient>, kind: GraphKind, tenants: Vec<String>, settings: WindowSettings) -> Self {
-        let table: &'static GraphTable = match kind {
-            GraphKind::SignIns { .. } => &entra_signins::GRAPH,
-            GraphKind::DirectoryAudits => &entra_directory_audits::GRAPH,
-        };
-        GraphSource { client, kind, tenants, settings, mapper: GraphMapper::new(table) }
+        let mapper = std::sync::Mutex::new(GraphMapper::new(kind.graph_table()));
+        GraphSource { client, kind, tenants, settings, mapper }
     }
 
     fn graph_table(&self) -> &'static GraphTable {
-        self.mapper.table()
+        self.kind.graph_table()
     }
 
     /// One first-page URL per query of a slice, with the context value of each.
@@ -317,7 +324,8 @@ impl GraphSource {
         let context_values: Vec<&str> = context.into_iter().collect();
         let ctx = RowContext { tenant_id: tenant, context: &context_values, ingested_at: Utc::now(), run_id: &request.run_id };
         let records: Vec<&str> = page.records.iter().map(|r| r.get()).collect();
-        let mapped = self.mapper.map(&records, &ctx).map_err(mapping_error)?;
+        let mapped =
+            self.mapper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map(&records, &ctx).map_err(mapping_error)?;
         for rejected in mapped.rejected {
             // Kept under the record's own day and id when those are readable, so that a
             // re-scan of the overlap does not quarantine it a second time.
