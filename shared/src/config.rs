@@ -103,6 +103,9 @@ pub struct Config {
     pub accounts: AccountScope,
     /// Concurrent `ListAccessKeys` calls per account (`AUDITLAKE_IAM_CONCURRENCY`, default 8).
     pub iam_concurrency: usize,
+    /// Entra tenants collected at the same time (`AUDITLAKE_TENANT_CONCURRENCY`, default 4);
+    /// each keeps its own pacing budget, checkpoint and open files.
+    pub tenant_concurrency: usize,
     pub secrets: SecretSource,
 }
 
@@ -190,6 +193,7 @@ impl Config {
 
         let graph_requests_per_10s = positive("AUDITLAKE_GRAPH_REQUESTS_PER_10S", var("AUDITLAKE_GRAPH_REQUESTS_PER_10S"), 5)?;
         let iam_concurrency = positive("AUDITLAKE_IAM_CONCURRENCY", var("AUDITLAKE_IAM_CONCURRENCY"), 8)? as usize;
+        let tenant_concurrency = positive("AUDITLAKE_TENANT_CONCURRENCY", var("AUDITLAKE_TENANT_CONCURRENCY"), 4)? as usize;
 
         let graph_assertion_alg = match var("AUDITLAKE_GRAPH_ASSERTION_ALG").map(|v| v.to_ascii_lowercase()).as_deref() {
             None | Some("ps256") => crate::graph::AssertionAlg::Ps256,
@@ -235,6 +239,7 @@ impl Config {
             graph_assertion_alg,
             accounts,
             iam_concurrency,
+            tenant_concurrency,
             secrets,
         })
     }
@@ -373,6 +378,7 @@ mod tests {
             ("AUDITLAKE_LAKE_URL", "ftp://host/x"),
             ("AUDITLAKE_GRAPH_URL", "graph"),
             ("AUDITLAKE_SECRETS", "vault"),
+            ("AUDITLAKE_TENANT_CONCURRENCY", "many"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).unwrap_err();

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};
@@ -75,6 +76,11 @@ pub trait Source: Send + Sync {
 
     /// Units collected and checkpointed independently.
     async fn units(&self) -> Result<Vec<String>, Self::Error>;
+
+    /// How many units are pulled at the same time (each with its own writer and checkpoint).
+    fn unit_concurrency(&self) -> usize {
+        1
+    }
 
     fn plan(&self, unit: &str, checkpoint: Option<&Checkpoint>, request: &RunRequest) -> Plan;
 
@@ -159,28 +165,32 @@ pub async fn run<S: Source>(source: &S, lake: &Lake, request: &RunRequest) -> Re
     let units = source.units().await?;
     let checkpoints = CheckpointStore::new(lake.clone());
 
-    let mut summaries = Vec::with_capacity(units.len());
-    for unit in &units {
-        let summary = match run_unit(source, lake, &checkpoints, unit, request).await {
-            Ok(s) => s,
-            Err((error, class, rows)) => {
-                tracing::error!(table = table.name, unit = %unit, error = %error, class = class.as_str(), "unit failed; other units go on");
-                UnitSummary {
-                    unit: unit.clone(),
-                    ok: false,
-                    rows,
-                    files: 0,
-                    quarantined: 0,
-                    more_to_do: true,
-                    error: Some(error),
-                    error_class: Some(class),
-                    detail: None,
-                    files_written: Vec::new(),
+    // Units run side by side up to the source's limit; summaries keep the order of `units`.
+    let checkpoints = &checkpoints;
+    let summaries: Vec<UnitSummary> = futures::stream::iter(&units)
+        .map(|unit| async move {
+            match run_unit(source, lake, checkpoints, unit, request).await {
+                Ok(s) => s,
+                Err((error, class, rows)) => {
+                    tracing::error!(table = table.name, unit = %unit, error = %error, class = class.as_str(), "unit failed; other units go on");
+                    UnitSummary {
+                        unit: unit.clone(),
+                        ok: false,
+                        rows,
+                        files: 0,
+                        quarantined: 0,
+                        more_to_do: true,
+                        error: Some(error),
+                        error_class: Some(class),
+                        detail: None,
+                        files_written: Vec::new(),
+                    }
                 }
             }
-        };
-        summaries.push(summary);
-    }
+        })
+        .buffered(source.unit_concurrency().max(1))
+        .collect()
+        .await;
 
     let summary = RunSummary {
         run_id: request.run_id.clone(),

@@ -372,3 +372,41 @@ async fn certificate_assertions_ps256_and_rs256() {
     let err = CertificateCredential::from_pem("not a pem", AssertionAlg::Ps256).unwrap_err();
     assert!(err.contains("CERTIFICATE") || err.contains("PEM"), "{err}");
 }
+
+#[tokio::test]
+async fn tenants_are_pulled_side_by_side_up_to_the_concurrency_setting() {
+    let tenants =
+        ["aaaaaaaa-0000-0000-0000-000000000001", "aaaaaaaa-0000-0000-0000-000000000002", "aaaaaaaa-0000-0000-0000-000000000003"];
+    for concurrency in [1, 3] {
+        let config = FakeGraphConfig { latency: (Duration::from_millis(40), Duration::from_millis(60)), ..no_limits() };
+        let h = harness(config, "s3cret-t").await;
+        let t = now();
+        let mut expected = Vec::new();
+        for (n, tenant) in tenants.iter().enumerate() {
+            h.fake.register_app(tenant, CLIENT_ID, fake::AppCredential::Secret("s3cret-t".into()));
+            let records: Vec<(String, DateTime<Utc>)> = (0..300u64)
+                .map(|i| (fake::audit_id(n as u64 * 1000 + i), t - Span::hours(3) + Span::seconds(30 * i as i64)))
+                .collect();
+            h.fake.add_audits(tenant, records.iter().map(|(id, at)| fake::audit_record(id, *at)).collect());
+            expected.extend(records);
+        }
+        let source = GraphSource::new(
+            h.client.clone(),
+            GraphKind::DirectoryAudits,
+            tenants.iter().map(|t| t.to_string()).collect(),
+            settings(),
+        )
+        .with_tenant_concurrency(concurrency);
+        let summary = run(&source, &h.lake, t, "r").await;
+        assert_eq!(summary.rows, 900);
+        let order: Vec<&str> = summary.units.iter().map(|u| u.unit.as_str()).collect();
+        assert_eq!(order, tenants, "summaries keep the order of the tenants");
+        h.assert_lake_equals("entra_directory_audits", &expected).await;
+        let in_flight = h.fake.stats().max_tenants_in_flight;
+        if concurrency == 1 {
+            assert_eq!(in_flight, 1, "one tenant at a time");
+        } else {
+            assert!(in_flight >= 2, "tenants were pulled one after another (max in flight {in_flight})");
+        }
+    }
+}

@@ -111,7 +111,8 @@ pub async fn source_from_config(config: &Config, secrets: &SecretStore, kind: Gr
         ));
     }
     let client = client_from_config(config, secrets).await?;
-    Ok(GraphSource::new(client, kind, config.tenant_ids.clone(), WindowSettings::from_config(config)))
+    Ok(GraphSource::new(client, kind, config.tenant_ids.clone(), WindowSettings::from_config(config))
+        .with_tenant_concurrency(config.tenant_concurrency))
 }
 
 /// The sign-in source for the configured event types.

@@ -87,6 +87,8 @@ pub struct GraphSource {
     kind: GraphKind,
     tenants: Vec<String>,
     settings: WindowSettings,
+    /// Tenants pulled at the same time.
+    tenant_concurrency: usize,
     /// Locked only while a page is mapped (no await inside).
     mapper: std::sync::Mutex<GraphMapper>,
 }
@@ -94,7 +96,14 @@ pub struct GraphSource {
 impl GraphSource {
     pub fn new(client: Arc<GraphClient>, kind: GraphKind, tenants: Vec<String>, settings: WindowSettings) -> Self {
         let mapper = std::sync::Mutex::new(GraphMapper::new(kind.graph_table()));
-        GraphSource { client, kind, tenants, settings, mapper }
+        GraphSource { client, kind, tenants, settings, tenant_concurrency: 1, mapper }
+    }
+
+    /// Pulls up to `n` tenants at the same time. Each tenant has its own pacing budget in the
+    /// client, so tenants do not slow each other down; memory grows with `n` (open files).
+    pub fn with_tenant_concurrency(mut self, n: usize) -> Self {
+        self.tenant_concurrency = n.max(1);
+        self
     }
 
     fn graph_table(&self) -> &'static GraphTable {
@@ -196,6 +205,10 @@ struct Progress {
 #[async_trait]
 impl Source for GraphSource {
     type Error = GraphError;
+
+    fn unit_concurrency(&self) -> usize {
+        self.tenant_concurrency
+    }
 
     fn table(&self) -> &'static TableDef {
         match self.kind {

@@ -140,6 +140,8 @@ pub struct GraphStats {
     pub faults_served: u64,
     /// 401s from the Graph data endpoints.
     pub unauthorized: u64,
+    /// The most tenants that had a data request in progress (within its latency) at once.
+    pub max_tenants_in_flight: u64,
 }
 
 /// A running fake. Dropping it stops the server (connections already open may linger until
@@ -253,6 +255,8 @@ struct State {
     /// skip token → position in a paging sequence. Kept after use: a client may retry a nextLink.
     cursors: HashMap<String, query::Cursor>,
     stats: GraphStats,
+    /// Data requests in progress per tenant.
+    in_flight: HashMap<String, usize>,
 }
 
 impl State {

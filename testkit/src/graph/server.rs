@@ -66,15 +66,41 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         );
         return graph_response(Outcome::Error(error), &ids);
     }
-    let (outcome, authenticated) = decide(&shared, endpoint, &path, parts.uri.query(), &parts.headers);
+    let (outcome, tenant) = decide(&shared, endpoint, &path, parts.uri.query(), &parts.headers);
     // Latency applies to everything after authentication: pages, faults, 429s, 4xx.
-    if authenticated {
+    if let Some(tenant) = tenant {
+        let _in_flight = InFlight::enter(&shared, tenant);
         let delay = latency(shared.config.latency);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
     }
     graph_response(outcome, &ids)
+}
+
+/// Counts a tenant's request as in progress until dropped (also when the client hangs up and
+/// the handler future is dropped mid-latency).
+struct InFlight<'a> {
+    shared: &'a Shared,
+    tenant: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared, tenant: String) -> Self {
+        let mut state = shared.lock();
+        *state.in_flight.entry(tenant.clone()).or_default() += 1;
+        let busy = state.in_flight.values().filter(|n| **n > 0).count() as u64;
+        state.stats.max_tenants_in_flight = state.stats.max_tenants_in_flight.max(busy);
+        InFlight { shared, tenant }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(n) = self.shared.lock().in_flight.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 /// `/{tenant}/oauth2/v2.0/token` → the tenant as written.
@@ -304,8 +330,14 @@ enum Outcome {
 }
 
 /// Runs the checks in Graph's order: auth → injected fault → rate limit → licence → query.
-/// Returns the outcome and whether the request was authenticated.
-fn decide(shared: &Shared, endpoint: Endpoint, path: &str, query: Option<&str>, headers: &HeaderMap) -> (Outcome, bool) {
+/// Returns the outcome and the tenant of an authenticated request.
+fn decide(
+    shared: &Shared,
+    endpoint: Endpoint,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> (Outcome, Option<String>) {
     let mut guard = shared.lock();
     let state: &mut FakeState = &mut guard;
     state.stats.graph_requests += 1;
@@ -314,7 +346,7 @@ fn decide(shared: &Shared, endpoint: Endpoint, path: &str, query: Option<&str>, 
         Ok(tenant) => tenant,
         Err(message) => {
             state.stats.unauthorized += 1;
-            return (Outcome::Error(GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)), false);
+            return (Outcome::Error(GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)), None);
         }
     };
 
@@ -331,7 +363,7 @@ fn decide(shared: &Shared, endpoint: Endpoint, path: &str, query: Option<&str>, 
             Fault::ResetMidBody => Outcome::ResetMidBody(fault_body(shared, state, &tenant, endpoint, path, query)),
             Fault::TruncatedBody => Outcome::Truncated(fault_body(shared, state, &tenant, endpoint, path, query)),
         };
-        return (outcome, true);
+        return (outcome, Some(tenant.clone()));
     }
 
     if let Some((limit, window)) = shared.config.rate_limit {
@@ -348,7 +380,7 @@ fn decide(shared: &Shared, endpoint: Endpoint, path: &str, query: Option<&str>, 
             state.stats.throttled += 1;
             let mut error = GraphError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests");
             error.retry_after = shared.config.retry_after;
-            return (Outcome::Error(error), true);
+            return (Outcome::Error(error), Some(tenant.clone()));
         }
     }
 
@@ -358,7 +390,7 @@ fn decide(shared: &Shared, endpoint: Endpoint, path: &str, query: Option<&str>, 
             "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
             "Neither tenant is B2C or tenant doesn't have premium license",
         );
-        return (Outcome::Error(error), true);
+        return (Outcome::Error(error), Some(tenant.clone()));
     }
 
     match answer(shared, state, &tenant, endpoint, path, query) {
@@ -368,9 +400,9 @@ fn decide(shared: &Shared, endpoint: Endpoint, path: &str, query: Option<&str>, 
             if let Some((token, cursor)) = page.next {
                 state.cursors.insert(token, cursor);
             }
-            (Outcome::Page(page.body), true)
+            (Outcome::Page(page.body), Some(tenant.clone()))
         }
-        Err(error) => (Outcome::Error(error), true),
+        Err(error) => (Outcome::Error(error), Some(tenant.clone())),
     }
 }
 
