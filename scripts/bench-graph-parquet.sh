@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # JSON → Parquet benchmark of docs/BENCHMARKS.md: realistic sign-ins as newline-delimited JSON,
-# converted by auditlake (GraphBatchBuilder + TableWriter, release build) and by pyarrow
+# converted by auditlake (GraphMapper + TableWriter, release build) and by pyarrow
 # (json.read_json + parquet.write_table, zstd), same input, same run. Peak RSS and CPU time
 # (user + system, all threads) come from /usr/bin/time. "auditlake map" is the decode stage
 # alone (no Parquet), to tell the two stages' costs apart. Sizes default to 250k, 500k and 1M

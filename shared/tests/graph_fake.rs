@@ -410,3 +410,17 @@ async fn tenants_are_pulled_side_by_side_up_to_the_concurrency_setting() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_record_graph_returns_twice_lands_once() {
+    let h = harness(no_limits(), "s3cret-d").await;
+    let t = now();
+    let records = h.add_signins("d", 40, t - Span::hours(2), t - Span::hours(1));
+    // The same records again: within one page, and again in the next query's pages.
+    let again = records.iter().map(|(id, at)| fake::signin_record(id, *at, ALL_SIGNIN_EVENT_TYPES[0])).collect();
+    h.fake.add_signins(TENANT, again);
+    let summary = run(&h.signins(settings()), &h.lake, t, "r").await;
+    assert_eq!(summary.rows, 40);
+    h.assert_lake_equals("entra_signins", &records).await;
+    assert!(h.fake.stats().rows_served > 40, "the fake served the duplicates");
+}

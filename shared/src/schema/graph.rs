@@ -155,7 +155,7 @@ pub struct Mapped {
 ///
 /// Each record text is copied once, into the `raw` column; arrow-json decodes the columns
 /// from the caller's text directly, and the record's id and time are read back from the
-/// decoded columns ([`record_keys`]) instead of parsing the text a second time.
+/// decoded columns ([`RecordKeys`]) instead of parsing the text a second time.
 #[derive(Debug)]
 pub struct GraphMapper {
     table: &'static GraphTable,
