@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Classify, ErrorClass};
 use crate::lake::{Lake, store_error_class};
 
+pub mod seen_ids;
+
 /// The state of one (table, unit) collection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,8 +29,9 @@ pub struct Checkpoint {
     /// Everything up to this instant has been written.
     pub cursor: DateTime<Utc>,
     /// Ids already written whose time lies in the overlap before `cursor` (with that time);
-    /// a re-scan skips them.
-    #[serde(default)]
+    /// a re-scan skips them. Stored compactly, see [`seen_ids`] (times rounded up to the
+    /// minute).
+    #[serde(default, with = "seen_ids")]
     pub seen_ids: BTreeMap<String, DateTime<Utc>>,
     /// The run that wrote this checkpoint.
     pub run_id: String,
