@@ -92,7 +92,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request = RunRequest::new(args.time, cli_run_id());
             let summary = match which {
                 "iam-keys" => {
-                    let source = IamSource::new(&sdk, config.accounts.clone(), config.iam_concurrency);
+                    let source = IamSource::new(&sdk, config.accounts.clone(), config.iam_concurrency)
+                        .with_account_concurrency(config.account_concurrency);
                     pipeline::run(&source, &lake, &request).await.context("listing the accounts to collect")?
                 }
                 _ => {

@@ -103,6 +103,8 @@ pub struct Config {
     pub accounts: AccountScope,
     /// Concurrent `ListAccessKeys` calls per account (`AUDITLAKE_IAM_CONCURRENCY`, default 8).
     pub iam_concurrency: usize,
+    /// AWS accounts snapshotted at the same time (`AUDITLAKE_ACCOUNT_CONCURRENCY`, default 4).
+    pub account_concurrency: usize,
     /// Entra tenants collected at the same time (`AUDITLAKE_TENANT_CONCURRENCY`, default 4);
     /// each keeps its own pacing budget, checkpoint and open files.
     pub tenant_concurrency: usize,
@@ -193,6 +195,7 @@ impl Config {
 
         let graph_requests_per_10s = positive("AUDITLAKE_GRAPH_REQUESTS_PER_10S", var("AUDITLAKE_GRAPH_REQUESTS_PER_10S"), 5)?;
         let iam_concurrency = positive("AUDITLAKE_IAM_CONCURRENCY", var("AUDITLAKE_IAM_CONCURRENCY"), 8)? as usize;
+        let account_concurrency = positive("AUDITLAKE_ACCOUNT_CONCURRENCY", var("AUDITLAKE_ACCOUNT_CONCURRENCY"), 4)? as usize;
         let tenant_concurrency = positive("AUDITLAKE_TENANT_CONCURRENCY", var("AUDITLAKE_TENANT_CONCURRENCY"), 4)? as usize;
 
         let graph_assertion_alg = match var("AUDITLAKE_GRAPH_ASSERTION_ALG").map(|v| v.to_ascii_lowercase()).as_deref() {
@@ -239,6 +242,7 @@ impl Config {
             graph_assertion_alg,
             accounts,
             iam_concurrency,
+            account_concurrency,
             tenant_concurrency,
             secrets,
         })
@@ -379,6 +383,7 @@ mod tests {
             ("AUDITLAKE_GRAPH_URL", "graph"),
             ("AUDITLAKE_SECRETS", "vault"),
             ("AUDITLAKE_TENANT_CONCURRENCY", "many"),
+            ("AUDITLAKE_ACCOUNT_CONCURRENCY", "-1"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).unwrap_err();

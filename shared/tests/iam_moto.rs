@@ -200,7 +200,8 @@ async fn two_accounts_through_assume_role_land_in_one_s3_lake() {
     let lake = Lake::open(&url, &a.account.sdk).await.unwrap();
     let scope =
         AccountScope::Listed { account_ids: vec![a.account.id.clone(), b.id.clone()], role_name: "AuditLakeReader".into() };
-    let source = fast(IamSource::new(&a.account.sdk, scope, 4));
+    // Both accounts at once, as an organisation is collected.
+    let source = fast(IamSource::new(&a.account.sdk, scope, 4).with_account_concurrency(2));
 
     let summary = run(&source, &lake, Utc::now(), "multi").await;
     assert_eq!(summary.units.len(), 2);

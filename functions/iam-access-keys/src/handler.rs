@@ -17,7 +17,11 @@ pub struct Deps {
 impl Deps {
     pub async fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, InvocationError> {
         let lake = open_lake(config, sdk).await?;
-        Ok(Deps { lake, source: IamSource::new(sdk, config.accounts.clone(), config.iam_concurrency) })
+        Ok(Deps {
+            lake,
+            source: IamSource::new(sdk, config.accounts.clone(), config.iam_concurrency)
+                .with_account_concurrency(config.account_concurrency),
+        })
     }
 }
 

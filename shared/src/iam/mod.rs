@@ -140,6 +140,8 @@ pub struct IamSource {
     sts: aws_sdk_sts::Client,
     scope: AccountScope,
     concurrency: usize,
+    /// Accounts snapshotted at the same time.
+    account_concurrency: usize,
     polling: ReportPolling,
     caller: OnceCell<Caller>,
 }
@@ -158,6 +160,7 @@ impl IamSource {
             sts: aws_sdk_sts::Client::new(sdk),
             scope,
             concurrency: concurrency.max(1),
+            account_concurrency: 1,
             polling: ReportPolling::default(),
             caller: OnceCell::new(),
         }
@@ -167,6 +170,14 @@ impl IamSource {
     /// calls); per-account credentials are set on top of it.
     pub fn with_iam_config(mut self, config: aws_sdk_iam::Config) -> Self {
         self.iam_config = config;
+        self
+    }
+
+    /// Snapshots up to `n` accounts at the same time: an organisation's accounts each wait
+    /// seconds for their credential report, and one after another they would not fit a
+    /// Lambda's 15 minutes.
+    pub fn with_account_concurrency(mut self, n: usize) -> Self {
+        self.account_concurrency = n.max(1);
         self
     }
 
@@ -565,6 +576,10 @@ impl Source for IamSource {
 
     async fn units(&self) -> Result<Vec<String>, IamError> {
         self.accounts().await
+    }
+
+    fn unit_concurrency(&self) -> usize {
+        self.account_concurrency
     }
 
     fn plan(&self, unit: &str, _checkpoint: Option<&Checkpoint>, request: &RunRequest) -> Plan {
