@@ -198,12 +198,11 @@ impl GraphMapper {
                         Err(e) => rejected.push(Rejected { raw: raw.to_string(), reason: e.to_string() }),
                     }
                 }
-                let batch = match good.is_empty() {
-                    true => None,
-                    false => {
-                        let graph = self.decode(&good)?;
-                        Some(self.to_lake(graph, &good, ctx)?)
-                    }
+                let batch = if good.is_empty() {
+                    None
+                } else {
+                    let graph = self.decode(&good)?;
+                    Some(self.to_lake(graph, &good, ctx)?)
                 };
                 Ok(Mapped { batch, rejected })
             }
@@ -211,7 +210,7 @@ impl GraphMapper {
     }
 
     fn decode(&mut self, raws: &[&str]) -> Result<RecordBatch, ArrowError> {
-        let mut decoder = match self.decoder.take() {
+        let (mut decoder, batch_size) = match self.decoder.take() {
             Some((decoder, batch_size)) if batch_size >= raws.len() => (decoder, batch_size),
             _ => {
                 let batch_size = raws.len().max(1000);
@@ -225,16 +224,16 @@ impl GraphMapper {
         };
         for raw in raws {
             let bytes = raw.as_bytes();
-            let read = decoder.0.decode(bytes)?;
-            if read != bytes.len() || decoder.0.has_partial_record() {
+            let read = decoder.decode(bytes)?;
+            if read != bytes.len() || decoder.has_partial_record() {
                 return Err(ArrowError::JsonError("record is not a single JSON object".into()));
             }
         }
-        let batch = decoder.0.flush()?.ok_or_else(|| ArrowError::JsonError("no records decoded".into()))?;
+        let batch = decoder.flush()?.ok_or_else(|| ArrowError::JsonError("no records decoded".into()))?;
         if batch.num_rows() != raws.len() {
             return Err(ArrowError::JsonError(format!("{} texts decoded into {} records", raws.len(), batch.num_rows())));
         }
-        self.decoder = Some(decoder);
+        self.decoder = Some((decoder, batch_size));
         Ok(batch)
     }
 
