@@ -296,7 +296,9 @@ impl Source for GraphSource {
             slices_done += 1;
             // Slices move forward in time: earlier days get no more rows in this run.
             out.close_before(cursor.date_naive()).await?;
-            tracing::info!(tenant, table = self.table().name, collected_to = %cursor, window_end = %end, rows = progress.rows, "slice done");
+            // The progress of long catch-ups (a CLI backfill, a run after an outage).
+            let done_percent = (cursor - start).num_seconds() * 100 / (end - start).num_seconds().max(1);
+            tracing::info!(tenant, table = self.table().name, collected_to = %cursor, window_end = %end, done_percent, rows = progress.rows, "slice done");
         }
 
         // Keep the ids the next overlap re-scan will meet again.
