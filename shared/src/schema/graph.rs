@@ -306,8 +306,9 @@ impl<'a> RecordKeys<'a> {
 }
 
 /// Splits the rows of `batch` marked in `keep` by the UTC day of `times` (the batch's time
-/// column), oldest day first. Without `keep` every row is taken; a batch that falls on one
-/// day and keeps every row is returned as it is, without copying.
+/// column), oldest day first. Without `keep` every row is taken; rows without a time are
+/// always left out (the collector quarantines them first). A batch that falls on one day and
+/// keeps every row is returned as it is, without copying.
 pub fn split_by_day(
     batch: &RecordBatch,
     times: &TimestampMillisecondArray,
