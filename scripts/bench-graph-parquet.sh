@@ -2,9 +2,10 @@
 # JSON → Parquet benchmark of docs/BENCHMARKS.md: realistic sign-ins as newline-delimited JSON,
 # converted by auditlake (GraphMapper + TableWriter, release build) and by pyarrow
 # (json.read_json + parquet.write_table, zstd), same input, same run. Peak RSS and CPU time
-# (user + system, all threads) come from /usr/bin/time. "auditlake map" is the decode stage
-# alone (no Parquet), to tell the two stages' costs apart. Sizes default to 250k, 500k and 1M
-# rows (memory must stay flat).
+# (user + system, all threads) come from /usr/bin/time. "pyarrow + raw" also stores each
+# record's text, as auditlake does (same output; context, not the target's peer).
+# "auditlake map" is the decode stage alone (no Parquet), to tell the two stages' costs apart.
+# Sizes default to 250k, 500k and 1M rows (memory must stay flat).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,11 +29,12 @@ for n in "${sizes[@]}"; do
   file="$work/signins-$n.ndjson"
   [ -f "$file" ] || head -n "$n" "$input" >"$file"
   mb=$(( $(stat -c %s "$file") / 1048576 ))
-  for peer in auditlake pyarrow "auditlake map"; do
+  for peer in auditlake pyarrow "pyarrow + raw" "auditlake map"; do
     rm -rf "$work/out" && mkdir -p "$work/out"
     case "$peer" in
       auditlake) cmd=("$bin" convert "$file" "$work/out") ;;
       pyarrow) cmd=(python3 scripts/checks/pyarrow_json_to_parquet.py "$file" "$work/out/out.parquet") ;;
+      "pyarrow + raw") cmd=(python3 scripts/checks/pyarrow_json_to_parquet.py "$file" "$work/out/out.parquet" --with-raw) ;;
       *) cmd=("$bin" map "$file") ;;
     esac
     /usr/bin/time -f "%M %U %S" -o "$work/usage" "${cmd[@]}" >"$work/result"
