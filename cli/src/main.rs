@@ -2,7 +2,8 @@
 //!
 //! The same `pipeline::run` as the Lambdas, with the lake in a local directory or on S3 and the
 //! configuration read from the same `AUDITLAKE_*` variables (flags override a few of them).
-//! Logs go to stderr; the run summary is printed to stdout as one JSON line.
+//! Logs go to stderr (with a progress bar per tenant on a terminal, see [`progress`]); the run
+//! summary is printed to stdout as one JSON line.
 
 use std::process::ExitCode;
 
@@ -15,6 +16,8 @@ use auditlake_core::pipeline::{self, RunRequest};
 use auditlake_core::secrets::SecretStore;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod progress;
 
 #[derive(Debug, Parser)]
 #[command(name = "auditlake", version, about = "Keep Entra ID and AWS identity logs in a Parquet lake you own")]
@@ -65,13 +68,15 @@ struct CollectArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    match run(cli).await {
+    let code = match run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            progress::eprintln(&format!("error: {e:#}"));
             ExitCode::from(2)
         }
-    }
+    };
+    progress::finish();
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -87,7 +92,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(raw) => LakeUrl::parse(raw).map_err(|reason| anyhow::anyhow!("--lake {raw:?} is invalid: {reason}"))?,
                 None => config.require_lake_url()?.clone(),
             };
-            let sdk = auditlake_core::aws::load_sdk_config().await;
+            // A Graph run into a local lake with secrets from the environment needs no AWS at
+            // all: skip the SDK's credential and region chain (and its IMDS probes, which only
+            // time out and warn on a laptop).
+            let needs_aws = which == "iam-keys"
+                || matches!(url, LakeUrl::S3 { .. })
+                || matches!(config.secrets, auditlake_core::config::SecretSource::Ssm);
+            let sdk = if needs_aws {
+                auditlake_core::aws::load_sdk_config().await
+            } else {
+                aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build()
+            };
             let lake = Lake::open(&url, &sdk).await?;
             let request = RunRequest::new(args.time, cli_run_id());
             let summary = match which {
@@ -105,17 +120,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             println!("{}", serde_json::to_string(&summary)?);
             if summary.units_failed > 0 {
-                eprintln!("error: {}", summary.failure_message());
+                progress::eprintln(&format!("error: {}", summary.failure_message()));
                 return Ok(ExitCode::from(1));
             }
-            eprintln!(
+            progress::eprintln(&format!(
                 "wrote {} rows in {} files to {} ({} quarantined){}",
                 summary.rows,
                 summary.files,
                 summary.lake,
                 summary.quarantined,
                 if summary.more_to_do { "; more remains: run it again to continue" } else { "" }
-            );
+            ));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -127,11 +142,36 @@ fn cli_run_id() -> String {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AUDITLAKE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+
+    let filter = || {
+        EnvFilter::try_from_env("AUDITLAKE_LOG")
+            .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"))
+    };
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // On a terminal, long pulls show a progress bar per tenant; log lines go above them.
+        LogFormat::Text if std::io::stderr().is_terminal() => {
+            let bars = indicatif::MultiProgress::new();
+            let logs = tracing_subscriber::fmt::layer().with_writer(progress::SuspendingWriter::new(bars.clone())).with_filter(
+                filter().add_directive(
+                    format!("{}=off", auditlake_core::pipeline::PROGRESS_TARGET).parse().expect("a valid directive"),
+                ),
+            );
+            let progress = progress::ProgressLayer::new(bars).with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target(auditlake_core::pipeline::PROGRESS_TARGET, tracing::Level::INFO),
+            );
+            tracing_subscriber::registry().with(logs).with(progress).init();
+        }
+        // Colours only for a terminal: logs redirected to a file stay plain text.
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).json().init(),
     }
 }

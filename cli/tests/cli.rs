@@ -65,3 +65,72 @@ fn collect_iam_keys_writes_the_lake_and_prints_the_summary() {
     assert!(file.exists(), "{err}");
     assert!(err.contains("wrote 1 rows"), "{err}");
 }
+
+/// `collect signins` against testkit's fake Graph, secrets from the environment (a local run
+/// without SSM). Run twice: with stderr piped (plain log lines) and under a pseudo-terminal
+/// (`script`), where progress bars are drawn instead of the progress lines.
+#[test]
+fn collect_signins_from_graph_with_progress_on_a_terminal() {
+    use auditlake_testkit::graph::{AppCredential, FakeGraph, FakeGraphConfig, signin_record};
+    const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+    const SECRET: &str = "cli-canary-secret";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = runtime.block_on(FakeGraph::start(FakeGraphConfig { rate_limit: None, ..FakeGraphConfig::default() }));
+    fake.register_app(TENANT, "app-1", AppCredential::Secret(SECRET.into()));
+    let now = chrono::Utc::now();
+    let records = (0..300)
+        .map(|i| {
+            signin_record(
+                &format!("cli-{i:04}"),
+                now - chrono::Duration::minutes(170) + chrono::Duration::seconds(30 * i),
+                "interactiveUser",
+            )
+        })
+        .collect();
+    fake.add_signins(TENANT, records);
+    let base = fake.base_url();
+    let env = |lake: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("AUDITLAKE_LAKE_URL", lake.to_string()),
+            ("AUDITLAKE_TENANT_IDS", TENANT.into()),
+            ("AUDITLAKE_GRAPH_URL", base.clone()),
+            ("AUDITLAKE_LOGIN_URL", base.clone()),
+            ("AUDITLAKE_SECRETS", "env".into()),
+            ("AUDITLAKE_GRAPH_CLIENT_ID_PARAM", "/auditlake/graph/client-id".into()),
+            ("AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM", "/auditlake/graph/client-secret".into()),
+            ("AUDITLAKE_SECRET_AUDITLAKE_GRAPH_CLIENT_ID", "app-1".into()),
+            ("AUDITLAKE_SECRET_AUDITLAKE_GRAPH_CLIENT_SECRET", SECRET.into()),
+            ("AUDITLAKE_INITIAL_LOOKBACK", "3h".into()),
+            ("AUDITLAKE_GRAPH_REQUESTS_PER_10S", "1000".into()),
+        ]
+    };
+
+    // Piped: the summary on stdout, progress as log lines.
+    let dir = tempfile::tempdir().unwrap();
+    let vars = env(dir.path().to_str().unwrap());
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, out, err) = auditlake(&["collect", "signins"], &vars);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["rows"], 300, "{out}");
+    assert!(err.contains("slice done") && err.contains("done_percent=100"), "{err}");
+    assert!(!err.contains(SECRET) && !out.contains(SECRET), "the client secret leaked");
+
+    // On a terminal: bars, no progress lines, the same result.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("script");
+    let line = format!("{} collect signins 2>&1 >/dev/null", env!("CARGO_BIN_EXE_auditlake"));
+    cmd.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
+    for (k, v) in env(dir.path().to_str().unwrap()) {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("entra_signins 11111111-2222-3333-4444-555555555555"), "no progress bar: {screen}");
+    assert!(screen.contains("100%") && screen.contains("300 rows"), "{screen}");
+    assert!(!screen.contains("slice done"), "progress lines are replaced by the bar: {screen}");
+    assert!(screen.contains("wrote 300 rows"), "{screen}");
+    assert!(!screen.contains(SECRET), "the client secret leaked");
+    drop(fake);
+}

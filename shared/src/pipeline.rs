@@ -67,6 +67,11 @@ pub struct PullOutcome {
     pub detail: Option<serde_json::Value>,
 }
 
+/// The tracing target of progress events of long pulls (a Graph slice done: `tenant`,
+/// `table`, `collected_to`, `window_end`, `done_percent`, `rows`). The CLI draws its progress
+/// bars from them; elsewhere they are ordinary info log lines.
+pub const PROGRESS_TARGET: &str = "auditlake::progress";
+
 /// A collection source: AWS IAM, Entra sign-ins, directory audits, …
 #[async_trait]
 pub trait Source: Send + Sync {

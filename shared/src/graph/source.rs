@@ -298,7 +298,16 @@ impl Source for GraphSource {
             out.close_before(cursor.date_naive()).await?;
             // The progress of long catch-ups (a CLI backfill, a run after an outage).
             let done_percent = (cursor - start).num_seconds() * 100 / (end - start).num_seconds().max(1);
-            tracing::info!(tenant, table = self.table().name, collected_to = %cursor, window_end = %end, done_percent, rows = progress.rows, "slice done");
+            tracing::info!(
+                target: crate::pipeline::PROGRESS_TARGET,
+                tenant,
+                table = self.table().name,
+                collected_to = %cursor.to_rfc3339_opts(SecondsFormat::Secs, true),
+                window_end = %end.to_rfc3339_opts(SecondsFormat::Secs, true),
+                done_percent,
+                rows = progress.rows,
+                "slice done"
+            );
         }
 
         // Keep the ids the next overlap re-scan will meet again.
