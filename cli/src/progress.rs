@@ -183,9 +183,8 @@ mod tests {
     #[test]
     fn progress_events_move_one_bar_per_tenant() {
         let bars = MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
-        let layer = ProgressLayer::new(bars);
-        let by_unit = std::sync::Arc::new(layer);
-        let subscriber = tracing_subscriber::registry().with(ArcLayer(by_unit.clone()));
+        let layer = std::sync::Arc::new(ProgressLayer::new(bars));
+        let subscriber = tracing_subscriber::registry().with(ArcLayer(layer.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let to = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z").unwrap();
             tracing::info!(target: PROGRESS_TARGET, tenant = "t1", table = "entra_signins", collected_to = %to, done_percent = 40i64, rows = 1200u64, "slice done");
@@ -194,7 +193,7 @@ mod tests {
             // Other events are not progress.
             tracing::info!(tenant = "t3", done_percent = 10i64, "something else");
         });
-        let bars = by_unit.by_unit.lock().unwrap();
+        let bars = layer.by_unit.lock().unwrap();
         assert_eq!(bars.len(), 2);
         assert_eq!(bars["t1"].position(), 60);
         assert_eq!(bars["t1"].message(), "1900 rows, collected to 2026-11-28 10:00:00 +00:00");

@@ -354,10 +354,10 @@ impl GraphSource {
             // Kept under the record's own day and id when those are readable, so that a
             // re-scan of the overlap does not quarantine it a second time.
             let key = rejected_key(&rejected.raw, table.time_property);
-            if let Some((id, time)) = &key {
-                if *time < from || *time >= to || progress.seen.insert(id.clone(), *time).is_some() {
-                    continue;
-                }
+            if let Some((id, time)) = &key
+                && (*time < from || *time >= to || progress.seen.insert(id.clone(), *time).is_some())
+            {
+                continue;
             }
             let dt = key.map_or(from.date_naive(), |(_, time)| time.date_naive());
             out.quarantine(

@@ -87,7 +87,7 @@ const REQUIRED: [&str; 15] = [
 pub fn parse(csv_text: &str) -> Result<ParsedReport, ReportFormatError> {
     let lines: Vec<&str> = csv_text.lines().collect();
     let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(csv_text.as_bytes());
-    let header = reader.headers().map(|h| h.clone()).unwrap_or_default();
+    let header = reader.headers().cloned().unwrap_or_default();
     let mut index = [0usize; REQUIRED.len()];
     for (slot, column) in index.iter_mut().zip(REQUIRED) {
         *slot = header
