@@ -106,10 +106,6 @@ impl GraphSource {
         self
     }
 
-    fn graph_table(&self) -> &'static GraphTable {
-        self.kind.graph_table()
-    }
-
     /// One first-page URL per query of a slice, with the context value of each.
     fn queries(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, Option<String>)> {
         let (from, to) = (graph_time(from), graph_time(to));
@@ -343,7 +339,7 @@ impl GraphSource {
         out: &mut TableWriter,
         progress: &mut Progress,
     ) -> Result<(), GraphError> {
-        let table = self.graph_table();
+        let table = self.kind.graph_table();
         let mapping_error = |e: arrow_schema::ArrowError| GraphError::Mapping { tenant: tenant.into(), message: e.to_string() };
         let context_values: Vec<&str> = context.into_iter().collect();
         let ctx = RowContext { tenant_id: tenant, context: &context_values, ingested_at: Utc::now(), run_id: &request.run_id };

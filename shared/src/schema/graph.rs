@@ -172,14 +172,6 @@ impl GraphMapper {
         GraphMapper { table, graph_schema: table.graph_schema(), lake_schema: table.lake_schema(), decoder: None }
     }
 
-    pub fn table(&self) -> &'static GraphTable {
-        self.table
-    }
-
-    pub fn lake_schema(&self) -> SchemaRef {
-        self.lake_schema.clone()
-    }
-
     /// Decodes `records`. Records that fail are returned with the reason, the others form
     /// the batch.
     pub fn map(&mut self, records: &[&str], ctx: &RowContext<'_>) -> Result<Mapped, ArrowError> {
