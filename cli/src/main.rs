@@ -7,13 +7,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use auditlake_core::config::Config;
-use auditlake_core::graph::{self, GraphKind};
+use auditlake_core::graph::{GraphKind, GraphSource};
 use auditlake_core::iam::IamSource;
-use auditlake_core::lake::{Lake, LakeUrl};
-use auditlake_core::pipeline::{self, RunRequest};
-use auditlake_core::secrets::SecretStore;
+use auditlake_core::lake::LakeUrl;
+use auditlake_core::pipeline::RunRequest;
+use auditlake_core::runtime::{FromConfig, Runtime};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -67,8 +66,13 @@ struct CollectArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
-    let code = match run(cli).await {
+    let config = Config::from_env();
+    init_tracing(cli.log_format, config.as_ref().ok().and_then(|c| c.log_filter.as_deref()));
+    let result = match config {
+        Ok(config) => run(cli, config).await,
+        Err(e) => Err(e.into()),
+    };
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             progress::eprintln(&format!("error: {e:#}"));
@@ -79,61 +83,38 @@ async fn main() -> ExitCode {
     code
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Config::from_env()?;
+async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Collect { source } => {
-            let (args, which) = match &source {
-                CollectSource::IamKeys(a) => (a, "iam-keys"),
-                CollectSource::Signins(a) => (a, "signins"),
-                CollectSource::Audits(a) => (a, "audits"),
-            };
-            let url = match &args.lake {
-                Some(raw) => LakeUrl::parse(raw).map_err(|reason| anyhow::anyhow!("--lake {raw:?} is invalid: {reason}"))?,
-                None => config.require_lake_url()?.clone(),
-            };
-            // A Graph run into a local lake with secrets from the environment needs no AWS at
-            // all: skip the SDK's credential and region chain (and its IMDS probes, which only
-            // time out and warn on a laptop).
-            let needs_aws = which == "iam-keys"
-                || matches!(url, LakeUrl::S3 { .. })
-                || matches!(config.secrets, auditlake_core::config::SecretSource::Ssm);
-            let sdk = if needs_aws {
-                auditlake_core::aws::load_sdk_config().await
-            } else {
-                aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build()
-            };
-            let lake = Lake::open(&url, &sdk).await?;
-            let request = RunRequest::new(args.time, cli_run_id());
-            let summary = match which {
-                "iam-keys" => {
-                    let source = IamSource::new(&sdk, config.accounts.clone(), config.iam_concurrency)
-                        .with_account_concurrency(config.account_concurrency);
-                    pipeline::run(&source, &lake, &request).await.context("listing the accounts to collect")?
-                }
-                _ => {
-                    let secrets = SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(&sdk));
-                    let kind = if which == "signins" { graph::signins(&config) } else { GraphKind::DirectoryAudits };
-                    let source = graph::source_from_config(&config, &secrets, kind).await?;
-                    pipeline::run(&source, &lake, &request).await?
-                }
-            };
-            println!("{}", serde_json::to_string(&summary)?);
-            if summary.units_failed > 0 {
-                progress::eprintln(&format!("error: {}", summary.failure_message()));
-                return Ok(ExitCode::from(1));
-            }
-            progress::eprintln(&format!(
-                "wrote {} rows in {} files to {} ({} quarantined){}",
-                summary.rows,
-                summary.files,
-                summary.lake,
-                summary.quarantined,
-                if summary.more_to_do { "; more remains: run it again to continue" } else { "" }
-            ));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Collect { source } => match source {
+            CollectSource::IamKeys(args) => collect::<IamSource>(config, args, ()).await,
+            CollectSource::Signins(args) => collect::<GraphSource>(config, args, GraphKind::SignIns).await,
+            CollectSource::Audits(args) => collect::<GraphSource>(config, args, GraphKind::DirectoryAudits).await,
+        },
     }
+}
+
+/// One run of a source through the same runtime as the Lambdas; the summary goes to stdout.
+async fn collect<S: FromConfig>(mut config: Config, args: CollectArgs, kind: S::Kind) -> anyhow::Result<ExitCode> {
+    if let Some(raw) = &args.lake {
+        let url = LakeUrl::parse(raw).map_err(|reason| anyhow::anyhow!("--lake {raw:?} is invalid: {reason}"))?;
+        config.lake_url = Some(url);
+    }
+    let runtime = Runtime::<S>::start(&config, None, kind).await?;
+    let summary = runtime.collect(&RunRequest::new(args.time, cli_run_id())).await?;
+    println!("{}", serde_json::to_string(&summary)?);
+    if summary.units_failed > 0 {
+        progress::eprintln(&format!("error: {}", summary.failure_message()));
+        return Ok(ExitCode::from(1));
+    }
+    progress::eprintln(&format!(
+        "wrote {} rows in {} files to {} ({} quarantined){}",
+        summary.rows,
+        summary.files,
+        summary.lake,
+        summary.quarantined,
+        if summary.more_to_do { "; more remains: run it again to continue" } else { "" }
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A run id that sorts by time: `cli-`, the start time in milliseconds and the process id.
@@ -141,15 +122,17 @@ fn cli_run_id() -> String {
     format!("cli-{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id())
 }
 
-fn init_tracing(format: LogFormat) {
+/// `filter`: `AUDITLAKE_LOG` (tracing's `EnvFilter` syntax); info and SDK warnings when unset.
+fn init_tracing(format: LogFormat, filter: Option<&str>) {
     use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
 
     let filter = || {
-        EnvFilter::try_from_env("AUDITLAKE_LOG")
-            .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"))
+        filter
+            .and_then(|f| EnvFilter::try_new(f).ok())
+            .unwrap_or_else(|| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"))
     };
     match format {
         // On a terminal, long pulls show a progress bar per tenant; log lines go above them.

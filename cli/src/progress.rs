@@ -47,7 +47,7 @@ pub struct ProgressLayer {
 }
 
 impl ProgressLayer {
-    /// A layer drawing on `bars`; the first one created also receives [`eprintln`]'s lines.
+    /// A layer drawing on `bars`; the first one created also receives [`eprintln()`]'s lines.
     pub fn new(bars: MultiProgress) -> Self {
         let _ = BARS.set(bars.clone());
         ProgressLayer { bars, by_unit: Mutex::new(HashMap::new()) }

@@ -1,5 +1,7 @@
 //! The `auditlake` binary as a user runs it.
 
+#![allow(clippy::unwrap_used, reason = "a test states its expectations with unwrap")]
+
 use std::process::Command;
 
 fn auditlake(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
@@ -133,4 +135,20 @@ fn collect_signins_from_graph_with_progress_on_a_terminal() {
     assert!(screen.contains("wrote 300 rows"), "{screen}");
     assert!(!screen.contains(SECRET), "the client secret leaked");
     drop(fake);
+}
+
+/// The README's local run, checked from outside with pyarrow (scripts/checks/): the Parquet a
+/// user gets has the DESIGN.md columns and types, and no full key id is anywhere. Needs the
+/// Python venv of scripts/test.sh on PATH (moto, boto3, pyarrow), as the moto tests need moto.
+#[test]
+fn collect_iam_keys_output_reads_back_in_pyarrow() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/checks/cli_iam_keys_pyarrow.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_auditlake"))
+        .output()
+        .expect("python3 runs (scripts/test.sh puts its venv first on PATH)");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "pyarrow check failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("pyarrow read 3 rows"), "{stdout}");
 }

@@ -72,7 +72,7 @@ fn read_pages(path: String) -> tokio::sync::mpsc::Receiver<anyhow::Result<Page>>
                 let mut lines = Vec::with_capacity(PAGE);
                 let mut start = 0;
                 let ends =
-                    memchr::memchr_iter(b'\n', &text).chain((text.len() > 0 && !text.ends_with(b"\n")).then_some(text.len()));
+                    memchr::memchr_iter(b'\n', &text).chain((!text.is_empty() && !text.ends_with(b"\n")).then_some(text.len()));
                 for end in ends {
                     let record = text[start..end].trim_ascii_end();
                     if !record.is_empty() {

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditlake_core::graph::{AppCredential, GraphClient, GraphKind, GraphSource, RetryPolicy, TokenProvider, WindowSettings};
+use auditlake_core::config::WindowSettings;
+use auditlake_core::graph::{AppCredential, GraphClient, GraphKind, GraphSource, RetryPolicy, TokenProvider};
 use auditlake_core::lake::{Lake, LakeUrl};
 use auditlake_core::pipeline::{self, RunRequest};
 use auditlake_testkit::graph::{self as fake, FakeGraph, FakeGraphConfig};
@@ -105,8 +106,8 @@ async fn main() -> anyhow::Result<()> {
         time_budget: Duration::from_secs(3600),
         slice: Duration::from_secs(3600),
     };
-    let kind = GraphKind::SignIns { event_types: TYPES.iter().map(|s| s.to_string()).collect() };
-    let source = GraphSource::new(client.clone(), kind, vec![TENANT.into()], settings);
+    let source = GraphSource::new(client.clone(), GraphKind::SignIns, vec![TENANT.into()], settings)
+        .with_signin_event_types(TYPES.iter().map(|s| s.to_string()).collect());
     let dir = tempfile::tempdir()?;
     let lake = Lake::open(&LakeUrl::Local(dir.path().into()), &aws_config::SdkConfig::builder().build()).await?;
     let started = Instant::now();

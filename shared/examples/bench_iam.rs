@@ -6,6 +6,8 @@
 //! Run with `scripts/bench-iam.sh [USERS]` (starts moto), or with moto already running:
 //! `AUDITLAKE_TEST_MOTO_ENDPOINT=http://127.0.0.1:5000 cargo run -p auditlake-core --example bench_iam -- 1000`
 
+#![allow(clippy::unwrap_used, reason = "a benchmark harness: a failed setup step should stop it")]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

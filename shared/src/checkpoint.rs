@@ -139,37 +139,36 @@ impl CheckpointStore {
     }
 }
 
-fn store_err(path: &Path, message: String, class: ErrorClass) -> CheckpointError {
+fn store_err(path: impl std::fmt::Display, message: String, class: ErrorClass) -> CheckpointError {
     CheckpointError::Store { path: path.to_string(), message, class }
 }
 
-fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+fn parse(path: impl std::fmt::Display, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     serde_json::from_slice(bytes).map_err(|e| CheckpointError::Corrupt { path: path.to_string(), message: e.to_string() })
 }
 
 /// Local-directory checkpoints: an exclusive lock on `<file>.lock` serialises savers, and the
-/// generation inside the file plays the role of the ETag.
+/// generation inside the file plays the role of the ETag. Errors show the path as the user
+/// gave the lake.
 mod local {
     use super::*;
     use fs4::fs_std::FileExt;
     use std::io::Write;
 
     pub(super) fn load(file: &PathBuf) -> Result<(Option<Checkpoint>, Version), CheckpointError> {
-        let path = Path::from(file.to_string_lossy().as_ref());
         match std::fs::read(file) {
             Ok(bytes) => {
-                let checkpoint = parse(&path, &bytes)?;
+                let checkpoint = parse(file.display(), &bytes)?;
                 let generation = checkpoint.generation;
                 Ok((Some(checkpoint), Version::Generation(generation)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((None, Version::Absent)),
-            Err(e) => Err(store_err(&path, e.to_string(), ErrorClass::Retryable)),
+            Err(e) => Err(store_err(file.display(), e.to_string(), ErrorClass::Retryable)),
         }
     }
 
     pub(super) fn save(file: &PathBuf, mut checkpoint: Checkpoint, expected: &Version) -> Result<Version, CheckpointError> {
-        let display = Path::from(file.to_string_lossy().as_ref());
-        let io = |e: std::io::Error| store_err(&display, e.to_string(), ErrorClass::Retryable);
+        let io = |e: std::io::Error| store_err(file.display(), e.to_string(), ErrorClass::Retryable);
         let dir = file.parent().expect("checkpoint paths have a parent");
         std::fs::create_dir_all(dir).map_err(io)?;
         let lock =
@@ -183,24 +182,27 @@ mod local {
             _ => false,
         };
         if !matches {
-            return Err(CheckpointError::Conflict { path: display.to_string() });
+            return Err(CheckpointError::Conflict { path: file.display().to_string() });
         }
         checkpoint.generation = match current {
             Version::Generation(g) => g + 1,
             _ => 1,
         };
-        let mut tmp = tempfile_in(dir).map_err(io)?;
-        tmp.1.write_all(&serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint always serializes")).map_err(io)?;
-        tmp.1.sync_all().map_err(io)?;
-        std::fs::rename(&tmp.0, file).map_err(io)?;
+        replace_file(file, &serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint always serializes")).map_err(io)?;
         Ok(Version::Generation(checkpoint.generation))
         // The lock is released when `lock` is dropped.
     }
 
-    fn tempfile_in(dir: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-        let path = dir.join(format!(".checkpoint-{}.tmp", uuid::Uuid::new_v4()));
-        let file = std::fs::File::create(&path)?;
-        Ok((path, file))
+    /// Writes `body` to a temporary file beside `file` and renames it into place, so a reader
+    /// sees the old checkpoint or the new one, never half of one. The temporary file removes
+    /// itself when any step fails.
+    pub(super) fn replace_file(file: &std::path::Path, body: &[u8]) -> std::io::Result<()> {
+        let dir = file.parent().expect("checkpoint paths have a parent");
+        let mut tmp = tempfile::Builder::new().prefix(".checkpoint-").suffix(".tmp").tempfile_in(dir)?;
+        tmp.write_all(body)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(file).map_err(|e| e.error)?;
+        Ok(())
     }
 }
 
@@ -247,12 +249,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_corrupt_checkpoint_names_its_path() {
+    async fn a_corrupt_checkpoint_names_its_path_as_the_user_gave_the_lake() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("_state/t")).unwrap();
         std::fs::write(dir.path().join("_state/t/u.json"), b"{not json").unwrap();
         let lake = Lake::open(&LakeUrl::Local(dir.path().into()), &aws_config::SdkConfig::builder().build()).await.unwrap();
         let err = CheckpointStore::new(lake).load("t", "u").await.unwrap_err();
-        assert!(err.to_string().contains("_state/t/u.json"), "{err}");
+        let expected = dir.path().join("_state/t/u.json");
+        assert!(err.to_string().contains(&format!("checkpoint {} is not valid", expected.display())), "{err}");
+    }
+
+    #[test]
+    fn a_failed_local_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the checkpoint file should go: the final rename fails.
+        let file = dir.path().join("u.json");
+        std::fs::create_dir_all(file.join("occupied")).unwrap();
+        local::replace_file(&file, b"{}").unwrap_err();
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("u.json")], "only the directory that was in the way");
+
+        // The same helper succeeds where nothing is in the way, also leaving nothing behind.
+        let file = dir.path().join("v.json");
+        local::replace_file(&file, b"{\"a\":1}").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"{\"a\":1}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

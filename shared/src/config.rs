@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::error::{Classify, ErrorClass};
 use crate::lake::LakeUrl;
 
 /// Prefix of the variables that hold secret values when the env secret store is chosen
@@ -23,6 +24,15 @@ pub enum ConfigError {
     Missing { var: &'static str, hint: &'static str },
     #[error("{var}={value:?} is invalid: {reason}")]
     Invalid { var: &'static str, value: String, reason: String },
+}
+
+impl Classify for ConfigError {
+    /// The same settings fail the same way on every retry: only a person can fix them.
+    fn class(&self) -> ErrorClass {
+        match self {
+            ConfigError::Missing { .. } | ConfigError::Invalid { .. } => ErrorClass::NonRetryable,
+        }
+    }
 }
 
 /// Microsoft cloud the Graph collectors talk to (`AUDITLAKE_CLOUD`).
@@ -45,6 +55,59 @@ impl Cloud {
             Cloud::China => ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
         }
     }
+}
+
+/// Which signature a certificate assertion uses (`AUDITLAKE_GRAPH_ASSERTION_ALG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssertionAlg {
+    /// PS256 + `x5t#S256` (what Entra documents today).
+    #[default]
+    Ps256,
+    /// RS256 + `x5t` (SHA-1), for older setups.
+    Rs256,
+}
+
+/// The SSM parameter that proves the Graph app's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphCredentialParam {
+    /// `AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM`: a client secret.
+    Secret(String),
+    /// `AUDITLAKE_GRAPH_CERT_PARAM`: a PEM with the private key and the certificate.
+    Certificate { param: String, alg: AssertionAlg },
+}
+
+/// The Graph app registration: SSM parameter names, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphApp {
+    /// `AUDITLAKE_GRAPH_CLIENT_ID_PARAM`.
+    pub client_id_param: String,
+    pub credential: GraphCredentialParam,
+}
+
+/// Everything a Graph collector needs, present and valid (see [`Config::graph`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GraphSettings<'a> {
+    pub tenant_ids: &'a [String],
+    pub app: &'a GraphApp,
+    pub graph_url: &'a str,
+    pub login_url: &'a str,
+    pub requests_per_10s: u32,
+    pub window: WindowSettings,
+    pub tenant_concurrency: usize,
+    pub signin_event_types: &'a [String],
+}
+
+/// The window of an incremental collector, from `AUDITLAKE_OVERLAP`, `_LAG`,
+/// `_INITIAL_LOOKBACK`, `_RETENTION` and `_TIME_BUDGET`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSettings {
+    pub overlap: Duration,
+    pub lag: Duration,
+    pub initial_lookback: Duration,
+    pub retention: Duration,
+    pub time_budget: Duration,
+    /// Length of one slice of the window (not a variable: one hour).
+    pub slice: Duration,
 }
 
 /// Where secret values come from.
@@ -85,21 +148,14 @@ pub struct Config {
     /// `AUDITLAKE_LAKE_URL`; `None` only when unset (the CLI may supply `--lake`).
     pub lake_url: Option<LakeUrl>,
     pub tenant_ids: Vec<String>,
-    pub graph_client_id_param: Option<String>,
-    pub graph_client_secret_param: Option<String>,
-    pub graph_cert_param: Option<String>,
+    /// The Graph app's parameters; `None` when none of `AUDITLAKE_GRAPH_*_PARAM` is set.
+    pub graph_app: Option<GraphApp>,
     pub cloud: Cloud,
     pub graph_url: String,
     pub login_url: String,
     pub signin_event_types: Vec<String>,
-    pub overlap: Duration,
-    pub lag: Duration,
-    pub initial_lookback: Duration,
-    pub retention: Duration,
-    pub time_budget: Duration,
+    pub window: WindowSettings,
     pub graph_requests_per_10s: u32,
-    /// Signature of certificate assertions (`AUDITLAKE_GRAPH_ASSERTION_ALG`: ps256 | rs256).
-    pub graph_assertion_alg: crate::graph::AssertionAlg,
     pub accounts: AccountScope,
     /// Concurrent `ListAccessKeys` calls per account (`AUDITLAKE_IAM_CONCURRENCY`, default 8).
     pub iam_concurrency: usize,
@@ -109,6 +165,8 @@ pub struct Config {
     /// each keeps its own pacing budget, checkpoint and open files.
     pub tenant_concurrency: usize,
     pub secrets: SecretSource,
+    /// `AUDITLAKE_LOG`: the CLI's log filter (tracing `EnvFilter` syntax), when set.
+    pub log_filter: Option<String>,
 }
 
 /// The four sign-in event types of Graph beta's `signInEventTypes`.
@@ -116,6 +174,7 @@ pub const ALL_SIGNIN_EVENT_TYPES: [&str; 4] = ["interactiveUser", "nonInteractiv
 
 impl Config {
     /// Reads and validates the process environment.
+    #[allow(clippy::disallowed_methods, reason = "the one place that reads the environment")]
     pub fn from_env() -> Result<Self, ConfigError> {
         let vars: BTreeMap<String, String> = std::env::vars().collect();
         Self::from_lookup(|name| vars.get(name).cloned(), vars.keys().map(String::as_str))
@@ -199,12 +258,18 @@ impl Config {
         let tenant_concurrency = positive("AUDITLAKE_TENANT_CONCURRENCY", var("AUDITLAKE_TENANT_CONCURRENCY"), 4)? as usize;
 
         let graph_assertion_alg = match var("AUDITLAKE_GRAPH_ASSERTION_ALG").map(|v| v.to_ascii_lowercase()).as_deref() {
-            None | Some("ps256") => crate::graph::AssertionAlg::Ps256,
-            Some("rs256") => crate::graph::AssertionAlg::Rs256,
+            None | Some("ps256") => AssertionAlg::Ps256,
+            Some("rs256") => AssertionAlg::Rs256,
             Some(other) => {
                 return Err(invalid("AUDITLAKE_GRAPH_ASSERTION_ALG", other, "expected ps256 (default) or rs256"));
             }
         };
+        let graph_app = graph_app(
+            var("AUDITLAKE_GRAPH_CLIENT_ID_PARAM"),
+            var("AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM"),
+            var("AUDITLAKE_GRAPH_CERT_PARAM"),
+            graph_assertion_alg,
+        )?;
 
         let accounts =
             account_scope(var("AUDITLAKE_ACCOUNT_IDS"), var("AUDITLAKE_ORGANIZATION"), var("AUDITLAKE_ASSUME_ROLE_NAME"))?;
@@ -226,25 +291,43 @@ impl Config {
         Ok(Config {
             lake_url,
             tenant_ids,
-            graph_client_id_param: var("AUDITLAKE_GRAPH_CLIENT_ID_PARAM"),
-            graph_client_secret_param: var("AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM"),
-            graph_cert_param: var("AUDITLAKE_GRAPH_CERT_PARAM"),
+            graph_app,
             cloud,
             graph_url,
             login_url,
             signin_event_types,
-            overlap,
-            lag,
-            initial_lookback,
-            retention,
-            time_budget,
+            window: WindowSettings { overlap, lag, initial_lookback, retention, time_budget, slice: Duration::from_secs(3600) },
             graph_requests_per_10s,
-            graph_assertion_alg,
             accounts,
             iam_concurrency,
             account_concurrency,
             tenant_concurrency,
             secrets,
+            log_filter: var("AUDITLAKE_LOG"),
+        })
+    }
+
+    /// The Graph settings, or an error naming the variable a Graph collector still needs.
+    pub fn graph(&self) -> Result<GraphSettings<'_>, ConfigError> {
+        if self.tenant_ids.is_empty() {
+            return Err(ConfigError::Missing {
+                var: "AUDITLAKE_TENANT_IDS",
+                hint: "name the Entra tenants to collect (tenant GUIDs or domains, comma-separated)",
+            });
+        }
+        let app = self.graph_app.as_ref().ok_or(ConfigError::Missing {
+            var: "AUDITLAKE_GRAPH_CLIENT_ID_PARAM",
+            hint: "name the SSM parameter holding the Graph app's client id (and AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM or AUDITLAKE_GRAPH_CERT_PARAM for its secret or certificate)",
+        })?;
+        Ok(GraphSettings {
+            tenant_ids: &self.tenant_ids,
+            app,
+            graph_url: &self.graph_url,
+            login_url: &self.login_url,
+            requests_per_10s: self.graph_requests_per_10s,
+            window: self.window,
+            tenant_concurrency: self.tenant_concurrency,
+            signin_event_types: &self.signin_event_types,
         })
     }
 
@@ -286,8 +369,8 @@ fn http_url(var: &'static str, value: Option<String>, default: &str) -> Result<S
 }
 
 fn is_tenant_id(s: &str) -> bool {
-    let guid = s.len() == 36
-        && s.chars().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+    // The hyphenated form only: it is what goes into the token URL.
+    let guid = s.len() == 36 && uuid::Uuid::try_parse(s).is_ok();
     let domain = s.contains('.')
         && s.split('.').all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     guid || domain
@@ -339,6 +422,34 @@ fn account_scope(
     Ok(if organization { AccountScope::Organization { role_name } } else { AccountScope::Listed { account_ids: ids, role_name } })
 }
 
+/// The three Graph parameter variables come together: a client id and one credential. A
+/// certificate wins over a secret when both are set (the secret is the fallback people keep
+/// while they move to certificates).
+fn graph_app(
+    client_id_param: Option<String>,
+    secret_param: Option<String>,
+    cert_param: Option<String>,
+    alg: AssertionAlg,
+) -> Result<Option<GraphApp>, ConfigError> {
+    let credential = match (secret_param, cert_param) {
+        (_, Some(param)) => Some(GraphCredentialParam::Certificate { param, alg }),
+        (Some(param), None) => Some(GraphCredentialParam::Secret(param)),
+        (None, None) => None,
+    };
+    match (client_id_param, credential) {
+        (None, None) => Ok(None),
+        (Some(client_id_param), Some(credential)) => Ok(Some(GraphApp { client_id_param, credential })),
+        (Some(_), None) => Err(ConfigError::Missing {
+            var: "AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM",
+            hint: "set it or AUDITLAKE_GRAPH_CERT_PARAM: the SSM parameter holding the Graph app's secret or certificate",
+        }),
+        (None, Some(_)) => Err(ConfigError::Missing {
+            var: "AUDITLAKE_GRAPH_CLIENT_ID_PARAM",
+            hint: "the SSM parameter holding the Graph app's client id",
+        }),
+    }
+}
+
 fn is_role_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
@@ -357,10 +468,10 @@ mod tests {
     fn defaults_are_those_of_the_design() {
         let c = config(&[]).unwrap();
         assert!(c.lake_url.is_none());
-        assert_eq!(c.overlap, Duration::from_secs(3600));
-        assert_eq!(c.lag, Duration::from_secs(120));
-        assert_eq!(c.retention, Duration::from_secs(30 * 86400));
-        assert_eq!(c.time_budget, Duration::from_secs(12 * 60));
+        assert_eq!(c.window.overlap, Duration::from_secs(3600));
+        assert_eq!(c.window.lag, Duration::from_secs(120));
+        assert_eq!(c.window.retention, Duration::from_secs(30 * 86400));
+        assert_eq!(c.window.time_budget, Duration::from_secs(12 * 60));
         assert_eq!(c.graph_requests_per_10s, 5);
         assert_eq!(c.signin_event_types.len(), 4);
         assert_eq!(c.accounts, AccountScope::Current);
@@ -453,6 +564,32 @@ mod tests {
         let SecretSource::Env(ref vars) = c.secrets else { panic!("env store expected") };
         assert_eq!(vars["AUDITLAKE_SECRET_GRAPH_CLIENT_SECRET"].expose_secret(), canary);
         assert!(!format!("{c:?}").contains(canary));
+    }
+
+    #[test]
+    fn graph_settings_need_tenants_and_the_app_parameters() {
+        let err = config(&[]).unwrap().graph().unwrap_err();
+        assert!(err.to_string().starts_with("AUDITLAKE_TENANT_IDS is not set"), "{err}");
+        let err = config(&[("AUDITLAKE_TENANT_IDS", "contoso.onmicrosoft.com")]).unwrap().graph().unwrap_err();
+        assert!(err.to_string().starts_with("AUDITLAKE_GRAPH_CLIENT_ID_PARAM is not set"), "{err}");
+        // Half a credential fails at start-up, not at the first Graph run.
+        let err = config(&[("AUDITLAKE_GRAPH_CLIENT_ID_PARAM", "/id")]).unwrap_err();
+        assert!(err.to_string().starts_with("AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM is not set"), "{err}");
+        let err = config(&[("AUDITLAKE_GRAPH_CERT_PARAM", "/cert")]).unwrap_err();
+        assert!(err.to_string().starts_with("AUDITLAKE_GRAPH_CLIENT_ID_PARAM is not set"), "{err}");
+        assert_eq!(err.class(), ErrorClass::NonRetryable);
+
+        let c = config(&[
+            ("AUDITLAKE_TENANT_IDS", "contoso.onmicrosoft.com"),
+            ("AUDITLAKE_GRAPH_CLIENT_ID_PARAM", "/id"),
+            ("AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM", "/secret"),
+            ("AUDITLAKE_GRAPH_CERT_PARAM", "/cert"),
+            ("AUDITLAKE_GRAPH_ASSERTION_ALG", "RS256"),
+        ])
+        .unwrap();
+        let graph = c.graph().unwrap();
+        assert_eq!(graph.app.credential, GraphCredentialParam::Certificate { param: "/cert".into(), alg: AssertionAlg::Rs256 });
+        assert_eq!(graph.tenant_ids, ["contoso.onmicrosoft.com"]);
     }
 
     #[test]

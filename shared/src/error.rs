@@ -5,6 +5,7 @@
 //! (configuration, access denied, bad input) without inspecting strings.
 
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Whether running the same work again may succeed.
@@ -29,34 +30,18 @@ pub trait Classify {
     fn class(&self) -> ErrorClass;
 }
 
-/// Error codes AWS services use for throttling and transient faults.
-const TRANSIENT_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "InternalFailure",
-    "InternalError",
-    "InternalServerError",
-    "SlowDown",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
-
-/// Classifies an AWS SDK error: transport failures, throttling and 5xx are retryable;
-/// everything the service rejected on purpose (access denied, validation, missing entity) is not.
-pub fn classify_sdk_error<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> ErrorClass
-where
-    R: std::fmt::Debug,
-{
+/// Classifies an AWS SDK error: transport failures, throttling, transient codes and 5xx are
+/// retryable; everything the service rejected on purpose (access denied, validation, missing
+/// entity) is not. Throttling and transient codes are the SDK's own lists (the ones its retry
+/// strategy uses), so this stays in step with the SDK.
+pub fn classify_sdk_error<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> ErrorClass {
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ErrorClass::Retryable,
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
-            if TRANSIENT_CODES.contains(&code) { ErrorClass::Retryable } else { ErrorClass::NonRetryable }
+            let transient = THROTTLING_ERRORS.contains(&code) || TRANSIENT_ERRORS.contains(&code);
+            if transient || service.raw().status().is_server_error() { ErrorClass::Retryable } else { ErrorClass::NonRetryable }
         }
         // Construction failures are bugs or bad input: retrying does not help.
         _ => ErrorClass::NonRetryable,
@@ -80,5 +65,42 @@ where
             }
         }
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    }
+}
+
+/// Exponential backoff, the one policy of every retry and polling loop: attempt `n` (from 1)
+/// waits `base · 2^(n−1)`, capped at `max`; with `jitter`, a random delay in `[d/2, d]` so
+/// that clients that failed together do not retry together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: std::time::Duration,
+    pub max: std::time::Duration,
+    pub jitter: bool,
+}
+
+impl Backoff {
+    /// The delay before retry number `attempt` (1 = the first retry).
+    pub fn delay(&self, attempt: u32) -> std::time::Duration {
+        let d = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(self.max);
+        if self.jitter { d.mul_f64(0.5 + fastrand::f64() * 0.5) } else { d }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_jitter_stays_in_the_upper_half() {
+        let b = Backoff { base: Duration::from_millis(500), max: Duration::from_secs(5), jitter: false };
+        let delays: Vec<u128> = (1..=6).map(|n| b.delay(n).as_millis()).collect();
+        assert_eq!(delays, [500, 1000, 2000, 4000, 5000, 5000]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(5));
+        let j = Backoff { jitter: true, ..b };
+        for _ in 0..100 {
+            let d = j.delay(3);
+            assert!(d >= Duration::from_millis(1000) && d <= Duration::from_millis(2000), "{d:?}");
+        }
     }
 }

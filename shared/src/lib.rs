@@ -14,8 +14,8 @@
 //! - [`iam`]: the AWS IAM access-key source (credential report + `ListAccessKeys`).
 //! - [`graph`]: the Microsoft Graph sources (sign-ins, directory audits): tokens, pacing,
 //!   retries, paging, incremental windows.
-//! - [`invocation`]: the scheduled event, the invocation error and `run_scheduled`, shared by
-//!   every Lambda.
+//! - [`runtime`]: `Runtime<S>`, the one way the Lambdas and the CLI build and run a source
+//!   (`FromConfig`), the scheduled event and the invocation error.
 //! - [`error`]: `Retryable` / `NonRetryable` classification shared by every error type.
 //! - [`aws`]: AWS SDK configuration.
 
@@ -25,9 +25,9 @@ pub mod config;
 pub mod error;
 pub mod graph;
 pub mod iam;
-pub mod invocation;
 pub mod lake;
 pub mod pipeline;
+pub mod runtime;
 pub mod schema;
 pub mod secrets;
 

@@ -21,7 +21,7 @@ use crate::error::{Classify, ErrorClass, classify_sdk_error, describe_sdk_error}
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error(
-        "SSM parameter {name} does not exist (create it with scripts/put-secrets.sh or `aws ssm put-parameter --type SecureString`)"
+        "SSM parameter {name} does not exist (create it with `aws ssm put-parameter --type SecureString --name {name} --value …`)"
     )]
     NotFound { name: String },
     #[error("SSM parameter {name} is a {actual}, expected SecureString: store secrets encrypted with KMS")]

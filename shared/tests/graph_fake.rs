@@ -2,15 +2,16 @@
 //! nextLink paging, throttling, injected faults). Every fault case ends with the lake equal to
 //! the source: the same ids, each exactly once.
 
+#![allow(clippy::unwrap_used, reason = "a test states its expectations with unwrap")]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use auditlake_core::ErrorClass;
-use auditlake_core::config::ALL_SIGNIN_EVENT_TYPES;
+use auditlake_core::config::{ALL_SIGNIN_EVENT_TYPES, AssertionAlg, WindowSettings};
 use auditlake_core::graph::{
-    AppCredential, AssertionAlg, CertificateCredential, GraphClient, GraphKind, GraphSource, RetryPolicy, TokenProvider,
-    WindowSettings,
+    AppCredential, CertificateCredential, GraphClient, GraphKind, GraphSource, RetryPolicy, TokenProvider,
 };
 use auditlake_core::lake::{Lake, LakeUrl};
 use auditlake_core::pipeline::{self, RunRequest, RunSummary, Source};
@@ -73,7 +74,7 @@ fn no_limits() -> FakeGraphConfig {
 
 impl Harness {
     fn signins(&self, settings: WindowSettings) -> GraphSource {
-        let kind = GraphKind::SignIns { event_types: ALL_SIGNIN_EVENT_TYPES.iter().map(|s| s.to_string()).collect() };
+        let kind = GraphKind::SignIns;
         GraphSource::new(self.client.clone(), kind, vec![TENANT.into()], settings)
     }
 
@@ -185,15 +186,23 @@ async fn server_errors_resets_and_truncated_bodies_are_retried() {
 
 #[tokio::test]
 async fn invalid_skip_tokens_are_retried_then_the_query_restarts() {
-    let h = harness(FakeGraphConfig { max_page_size: 1000, ..no_limits() }, "s3cret-4").await;
+    // Pages of 100: every query of the hour has several nextLinks.
+    let h = harness(FakeGraphConfig { served_page_size: Some(100), ..no_limits() }, "s3cret-4").await;
     let t = now();
     let records = h.add_signins("k", 900, t - Span::minutes(50), t - Span::minutes(5));
-    // More failures than the per-link retries: the query restarts from its first page.
+    // One nextLink fails its first try and its three retries: the query restarts from its first
+    // page. The fifth failure hits a nextLink after the restart and is retried.
     for _ in 0..5 {
         h.fake.inject(TENANT, Fault::InvalidSkipToken);
     }
-    run(&h.signins(settings()), &h.lake, t, "r").await;
+    let source = h.signins(settings()).with_signin_event_types(vec!["interactiveUser".into()]);
+    let records: Vec<_> = records.into_iter().enumerate().filter(|(i, _)| i % 4 == 0).map(|(_, r)| r).collect();
+    let summary = run(&source, &h.lake, t, "r").await;
     h.assert_lake_equals("entra_signins", &records).await;
+    assert_eq!(h.fake.stats().faults_served, 5);
+    let detail = summary.units[0].detail.as_ref().unwrap();
+    assert_eq!(detail["query_restarts"], 1, "{detail}");
+    assert!(detail["skipped_duplicates"].as_u64().unwrap() > 0, "the restart re-read pages already written: {detail}");
 }
 
 #[tokio::test]
@@ -303,7 +312,7 @@ async fn pacing_causes_no_429_of_its_own() {
     );
     let t = now();
     let records = h.add_signins("r", 6000, t - Span::minutes(55), t - Span::minutes(5));
-    let kind = GraphKind::SignIns { event_types: ALL_SIGNIN_EVENT_TYPES.iter().map(|s| s.to_string()).collect() };
+    let kind = GraphKind::SignIns;
     let source = GraphSource::new(paced.clone(), kind, vec![TENANT.into()], settings());
     run(&source, &h.lake, t, "r").await;
     h.assert_lake_equals("entra_signins", &records).await;
@@ -336,6 +345,8 @@ async fn licence_and_credential_errors_fail_fast_without_the_secret() {
     assert_eq!(summary.failure_class(), Some(ErrorClass::NonRetryable));
     assert!(error.contains("invalid_client"), "{error}");
     let logged = log.contents();
+    // Capture was live: the failure this test caused was logged, token request and all.
+    assert!(logged.contains("unit failed; other units go on") && logged.contains("invalid_client"), "log capture works");
     let lake_files: Vec<_> = h.lake.store().list(None).try_collect().await.unwrap();
     for secret in [&canary, &wrong] {
         assert!(!error.contains(secret.as_str()));

@@ -2,6 +2,8 @@
 //! loss: every property the schema declares holds the original value, nested values included,
 //! and `raw` keeps the whole record.
 
+#![allow(clippy::unwrap_used, reason = "a test states its expectations with unwrap")]
+
 use auditlake_core::schema::graph::{GraphMapper, GraphTable, RowContext, snake_case};
 use auditlake_core::schema::{entra_directory_audits, entra_signins};
 use chrono::{DateTime, Utc};

@@ -1,6 +1,8 @@
 //! The IAM access-key pipeline end to end against moto (started by `scripts/test.sh`):
 //! real IAM, STS and S3 APIs, the real pipeline and lake, Parquet read back.
 
+#![allow(clippy::unwrap_used, reason = "a test states its expectations with unwrap")]
+
 use std::collections::BTreeMap;
 
 use auditlake_core::config::AccountScope;
@@ -9,6 +11,14 @@ use auditlake_core::lake::{Lake, LakeUrl};
 use auditlake_core::pipeline::{self, RunRequest, RunSummary};
 use auditlake_testkit::moto::{Moto, TestAccount, TestKey};
 use auditlake_testkit::{logs, parquet_rows};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
@@ -222,34 +232,78 @@ async fn two_accounts_through_assume_role_land_in_one_s3_lake() {
     assert_eq!(state.len(), 2);
 }
 
+/// Answers every credential-report call as IAM does for a caller without
+/// `iam:GenerateCredentialReport`: HTTP 403 with an `AccessDenied` error document. Everything
+/// else goes to moto unchanged.
+#[derive(Debug, Clone, Default)]
+struct DenyCredentialReport(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl Intercept for DenyCredentialReport {
+    fn name(&self) -> &'static str {
+        "DenyCredentialReport"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        if op == "GenerateCredentialReport" || op == "GetCredentialReport" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = format!(
+                "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+                 <Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/auditor is not authorized to \
+                 perform: iam:{op}</Message></Error><RequestId>4b7e8f0c</RequestId></ErrorResponse>"
+            );
+            let mut denied = HttpResponse::new(StatusCode::try_from(403u16)?, SdkBody::from(body));
+            denied.headers_mut().insert("content-type", "text/xml");
+            *context.response_mut() = denied;
+        }
+        Ok(())
+    }
+}
+
 #[tokio::test]
-async fn list_calls_fallback_gives_the_same_keys() {
+async fn a_denied_credential_report_falls_back_to_list_calls_with_the_same_keys() {
     let moto = Moto::from_env();
     let f = populate(&moto, moto.new_account().await).await;
-    let source = fast(IamSource::new(&f.account.sdk, AccountScope::Current, 4));
-    let by_report = source.snapshot(&f.account.id, Utc::now(), "r").await.unwrap();
-    let by_calls = source.snapshot_by_list_calls(&f.account.id, "r").await.unwrap();
-    assert_eq!(by_report.method, Method::CredentialReport);
-    assert_eq!(by_calls.method, Method::ListCalls);
+    let by_report =
+        fast(IamSource::new(&f.account.sdk, AccountScope::Current, 4)).snapshot(&f.account.id, Utc::now(), "r").await.unwrap();
 
-    let essentials = |s: &auditlake_core::iam::Snapshot| {
-        let mut v: Vec<_> = s
-            .rows
-            .iter()
-            .map(|r| {
-                (
-                    r.user_name.clone(),
-                    r.key_slot,
-                    r.access_key_id.clone(),
-                    r.status.clone(),
-                    r.created_at,
-                    r.last_used_at.is_some(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(essentials(&by_report), essentials(&by_calls));
-    assert_eq!(by_calls.rows.len(), 4);
+    // The whole pipeline, with IAM answering AccessDenied to the report.
+    let deny = DenyCredentialReport::default();
+    let iam_config = aws_sdk_iam::config::Builder::from(&f.account.sdk).interceptor(deny.clone()).build();
+    let denied = fast(IamSource::new(&f.account.sdk, AccountScope::Current, 4).with_iam_config(iam_config));
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(&LakeUrl::Local(dir.path().into()), &f.account.sdk).await.unwrap();
+    let summary = run(&denied, &lake, Utc::now(), "denied").await;
+    assert!(deny.0.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the report was asked for and denied");
+    assert_eq!(summary.units[0].detail.as_ref().unwrap()["method"], "list_calls");
+    assert_eq!(by_report.method, Method::CredentialReport);
+
+    let lake_keys: BTreeMap<String, Row> = by_key(&lake_rows(&lake, "aws_iam_access_keys").await);
+    let mut from_lake: Vec<_> = lake_keys
+        .values()
+        .map(|r| {
+            (
+                r["user_name"].as_str().unwrap().to_string(),
+                r["access_key_id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+                r.get("last_used_at").is_none_or(Value::is_null),
+                r.get("password_enabled").is_none_or(Value::is_null),
+            )
+        })
+        .collect();
+    from_lake.sort();
+    let mut from_report: Vec<_> = by_report
+        .rows
+        .iter()
+        .map(|r| (r.user_name.clone(), r.access_key_id.clone().unwrap(), r.status.clone(), r.last_used_at.is_none(), true))
+        .collect();
+    from_report.sort();
+    // Same keys, statuses and use; only the report-only columns are null.
+    assert_eq!(from_lake, from_report);
+    assert_eq!(from_lake.len(), 4);
 }

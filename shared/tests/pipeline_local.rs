@@ -2,7 +2,9 @@
 //! the others, failed units keep their checkpoint, quarantined records are written with their
 //! origin, and a re-run of the same window rewrites instead of duplicating.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+#![allow(clippy::unwrap_used, reason = "a test states its expectations with unwrap")]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use auditlake_core::checkpoint::{Checkpoint, CheckpointStore};
@@ -24,10 +26,21 @@ impl Classify for Unreachable {
 }
 
 /// Emits `rows_per_unit` rows per unit (fewer on later calls, to prove stale parts go), fails
-/// for units named `bad*`, and quarantines one record per unit.
+/// for units named `bad*`, and quarantines one record per unit while `quarantine` is set.
 struct TestSource {
     units: Vec<String>,
     rows_per_unit: AtomicUsize,
+    quarantine: AtomicBool,
+}
+
+impl TestSource {
+    fn new(units: &[&str], rows_per_unit: usize) -> Self {
+        TestSource {
+            units: units.iter().map(|u| u.to_string()).collect(),
+            rows_per_unit: AtomicUsize::new(rows_per_unit),
+            quarantine: AtomicBool::new(true),
+        }
+    }
 }
 
 fn row(unit: &str, i: usize, t: DateTime<Utc>) -> AccessKeyRow {
@@ -92,10 +105,12 @@ impl Source for TestSource {
         if unit.starts_with("bad") {
             return Err(Unreachable(unit.to_string()));
         }
-        out.quarantine(
-            dt,
-            QuarantinedRecord { origin: format!("{unit} line 7"), reason: "not a date".into(), raw: "x,y,z".into() },
-        );
+        if self.quarantine.load(Ordering::SeqCst) {
+            out.quarantine(
+                dt,
+                QuarantinedRecord { origin: format!("{unit} line 7"), reason: "not a date".into(), raw: "x,y,z".into() },
+            );
+        }
         Ok(PullOutcome { cursor: request.event_time, seen_ids: Default::default(), more_to_do: false, detail: None })
     }
 }
@@ -123,7 +138,7 @@ fn parquet_files(root: &std::path::Path) -> Vec<String> {
 async fn a_failing_unit_is_reported_and_the_others_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(&LakeUrl::Local(dir.path().into()), &aws_config::SdkConfig::builder().build()).await.unwrap();
-    let source = TestSource { units: vec!["good-a".into(), "bad-b".into(), "good-c".into()], rows_per_unit: AtomicUsize::new(7) };
+    let source = TestSource::new(&["good-a", "bad-b", "good-c"], 7);
     let request = RunRequest::new(Some("2026-11-28T06:00:00Z".parse().unwrap()), "run-1");
 
     let summary = pipeline::run(&source, &lake, &request).await.unwrap();
@@ -157,7 +172,7 @@ async fn a_failing_unit_is_reported_and_the_others_are_written() {
 async fn a_rerun_of_the_same_window_rewrites_and_removes_stale_parts() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(&LakeUrl::Local(dir.path().into()), &aws_config::SdkConfig::builder().build()).await.unwrap();
-    let source = TestSource { units: vec!["u".into()], rows_per_unit: AtomicUsize::new(5) };
+    let source = TestSource::new(&["u"], 5);
     let request = RunRequest::new(Some("2026-11-28T06:00:00Z".parse().unwrap()), "run-1");
     pipeline::run(&source, &lake, &request).await.unwrap();
 
@@ -181,4 +196,24 @@ async fn a_rerun_of_the_same_window_rewrites_and_removes_stale_parts() {
     source.rows_per_unit.store(0, Ordering::SeqCst);
     pipeline::run(&source, &lake, &RunRequest::new(Some(request.event_time), "run-3")).await.unwrap();
     assert_eq!(parquet_files(dir.path()), vec!["aws_iam_access_keys/dt=2026-11-28/uu-0000.parquet"]);
+}
+
+#[tokio::test]
+async fn a_rerun_that_quarantines_nothing_removes_the_earlier_attempts_quarantine_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(&LakeUrl::Local(dir.path().into()), &aws_config::SdkConfig::builder().build()).await.unwrap();
+    let source = TestSource::new(&["u", "v"], 3);
+    let time = "2026-11-28T06:00:00Z".parse().unwrap();
+    pipeline::run(&source, &lake, &RunRequest::new(Some(time), "run-1")).await.unwrap();
+    let quarantined = |unit: &str| dir.path().join(format!("_quarantine/aws_iam_access_keys/dt=2026-11-28/{unit}.jsonl"));
+    assert!(quarantined("u").exists() && quarantined("v").exists());
+
+    // The retry of the same window finds nothing to quarantine (say, a fixed parser): the
+    // earlier attempt's quarantine file goes, as its stale parts would.
+    source.quarantine.store(false, Ordering::SeqCst);
+    let only_u = TestSource { units: vec!["u".into()], ..source };
+    let summary = pipeline::run(&only_u, &lake, &RunRequest::new(Some(time), "run-2")).await.unwrap();
+    assert_eq!(summary.quarantined, 0);
+    assert!(!quarantined("u").exists(), "the quarantine file of the retried stem is removed");
+    assert!(quarantined("v").exists(), "another stem's quarantine file is kept");
 }

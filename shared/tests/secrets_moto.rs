@@ -1,6 +1,8 @@
 //! SecretStore against moto's SSM (SecureString + KMS): values arrive, errors name the
 //! parameter, and a canary secret never shows up in a log line, an error or Debug output.
 
+#![allow(clippy::unwrap_used, reason = "a test states its expectations with unwrap")]
+
 use auditlake_core::config::SecretSource;
 use auditlake_core::secrets::{SecretError, SecretStore};
 use auditlake_testkit::logs;

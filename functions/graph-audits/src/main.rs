@@ -1,18 +1,16 @@
-//! Lambda `graph-audits`: Entra ID directory audits from Microsoft Graph into `entra_directory_audits`.
-//!
-//! `main` only wires: tracing, configuration, the secret store and the Graph client (its
-//! tokens are cached across warm invocations), then the runtime loop.
+//! Lambda `graph-audits`: Entra ID directory audits from Microsoft Graph into
+//! `entra_directory_audits`. The behaviour is in `auditlake-core`; this only wires it.
 
-mod handler;
-
-use auditlake_core::config::Config;
+use auditlake_core::graph::{GraphKind, GraphSource};
+use auditlake_core::runtime::lambda;
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    // Honours AWS_LAMBDA_LOG_LEVEL and AWS_LAMBDA_LOG_FORMAT=JSON.
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    let sdk = auditlake_core::aws::load_sdk_config().await;
-    let deps = handler::deps(&config, &sdk).await?;
-    lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
+    // Built once per execution environment: Graph tokens and SSM values are reused by warm
+    // invocations. A start-up error is reported by every invocation.
+    let runtime = lambda::start::<GraphSource>(GraphKind::DirectoryAudits).await;
+    lambda_runtime::run(service_fn(|event| lambda::handle(&runtime, event))).await
 }

@@ -1,19 +1,16 @@
-//! Lambda `iam-access-keys`: the daily AWS IAM access-key snapshot into the auditlake.
-//!
-//! `main` only wires: tracing, configuration and clients built once per execution environment,
-//! then the runtime loop. The behaviour is in [`handler`] and `auditlake-core`.
+//! Lambda `iam-access-keys`: the daily AWS IAM access-key snapshot into `aws_iam_access_keys`.
+//! The behaviour is in `auditlake-core`; this only wires it.
 
-mod handler;
-
-use auditlake_core::config::Config;
+use auditlake_core::iam::IamSource;
+use auditlake_core::runtime::lambda;
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // Honours AWS_LAMBDA_LOG_LEVEL and AWS_LAMBDA_LOG_FORMAT=JSON.
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    let sdk = auditlake_core::aws::load_sdk_config().await;
-    let deps = handler::Deps::new(&config, &sdk).await?;
-    lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
+    // Built once per execution environment; the event's time decides the report date. A
+    // start-up error is reported by every invocation.
+    let runtime = lambda::start::<IamSource>(()).await;
+    lambda_runtime::run(service_fn(|event| lambda::handle(&runtime, event))).await
 }

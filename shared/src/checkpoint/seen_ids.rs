@@ -18,11 +18,10 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const GUID_BYTES: usize = 16;
-const MINUTE_MS: i64 = 60_000;
 
 #[derive(Serialize, Deserialize, Default)]
 struct Minute {
@@ -55,9 +54,8 @@ fn guid_bytes(id: &str) -> Option<[u8; GUID_BYTES]> {
 }
 
 fn minute_up(time: DateTime<Utc>) -> DateTime<Utc> {
-    let ms = time.timestamp_millis();
-    let up = ms.div_euclid(MINUTE_MS) * MINUTE_MS + if ms.rem_euclid(MINUTE_MS) == 0 { 0 } else { MINUTE_MS };
-    DateTime::from_timestamp_millis(up).unwrap_or(time)
+    // Only fails for times at the very end of chrono's range, which no log record has.
+    time.duration_round_up(TimeDelta::minutes(1)).unwrap_or(time)
 }
 
 pub fn serialize<S: Serializer>(seen: &BTreeMap<String, DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {

@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use super::GraphError;
 use super::pacer::Pacer;
 use super::token::TokenProvider;
+use crate::error::Backoff;
 
 /// Retry settings (tests shorten the delays).
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +169,7 @@ impl GraphClient {
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    last_problem = format!("request failed: {}", without_url(&e));
+                    last_problem = format!("request failed: {}", without_url(e));
                     tracing::warn!(tenant, attempt, problem = %last_problem, "Graph request failed; retrying");
                     self.backoff(attempt).await;
                     continue;
@@ -183,7 +184,7 @@ impl GraphClient {
             let body = match response.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
-                    last_problem = format!("HTTP {status}, body cut short: {}", without_url(&e));
+                    last_problem = format!("HTTP {status}, body cut short: {}", without_url(e));
                     tracing::warn!(tenant, attempt, problem = %last_problem, "Graph response incomplete; retrying");
                     self.backoff(attempt).await;
                     continue;
@@ -260,12 +261,10 @@ impl GraphClient {
         Err(GraphError::Exhausted { tenant: tenant.into(), attempts: self.retry.max_attempts, last: last_problem })
     }
 
-    /// Exponential backoff with full jitter: a random delay in [d/2, d], d = base · 2^(n−1).
+    /// Exponential backoff with jitter (see [`Backoff`]).
     async fn backoff(&self, attempt: u32) {
-        let exp = self.retry.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let d = exp.min(self.retry.max_delay);
-        let jittered = d.mul_f64(0.5 + fastrand::f64() * 0.5);
-        tokio::time::sleep(jittered).await;
+        let backoff = Backoff { base: self.retry.base_delay, max: self.retry.max_delay, jitter: true };
+        tokio::time::sleep(backoff.delay(attempt)).await;
     }
 }
 
@@ -273,13 +272,12 @@ fn error_detail(body: &[u8]) -> ErrorDetail {
     serde_json::from_slice::<ErrorBody>(body).map(|b| b.error).unwrap_or_default()
 }
 
-/// reqwest errors print the URL, whose skiptoken is opaque but long; keep messages short.
-fn without_url(e: &reqwest::Error) -> String {
+/// A reqwest error without its URL (a nextLink's skip token is opaque but long), with its
+/// causes, which reqwest's `Display` leaves out.
+fn without_url(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "<url>");
-    }
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(inner) = source {
         s.push_str(": ");
         s.push_str(&inner.to_string());

@@ -5,7 +5,8 @@
 //! - [`pacer::Pacer`]: the per-tenant request budget (5 per 10 s by default).
 //! - [`client::GraphClient`]: one paced, retried page GET; errors classified.
 //! - [`source::GraphSource`]: the pipeline source — incremental windows per tenant, paging,
-//!   dedup on `id`, time budget.
+//!   dedup on `id`, time budget; built from the configuration by its [`FromConfig`] impl
+//!   (below), which reads the app's credential from the secret store.
 
 pub mod client;
 pub mod pacer;
@@ -14,14 +15,17 @@ pub mod token;
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, ConfigError, GraphCredentialParam, GraphSettings, SecretSource};
 use crate::error::{Classify, ErrorClass};
 use crate::lake::LakeError;
+use crate::runtime::FromConfig;
 use crate::secrets::{SecretError, SecretStore};
 
 pub use client::{GraphClient, RetryPolicy};
-pub use source::{GraphKind, GraphSource, WindowSettings};
-pub use token::{AppCredential, AssertionAlg, CertificateCredential, TokenProvider};
+pub use source::{GraphKind, GraphSource};
+pub use token::{AppCredential, CertificateCredential, TokenProvider};
 
 /// Why a Graph request or collection failed. Never carries a secret or a token.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +50,13 @@ pub enum GraphError {
     Transient { tenant: String, message: String },
     #[error("tenant {tenant}: gave up after {attempts} attempts; last problem: {last}")]
     Exhausted { tenant: String, attempts: u32, last: String },
-    #[error("Graph credentials: {0}")]
+    /// The message already names the parameter (values never appear).
+    #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("Graph configuration: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("SSM parameter {param} does not hold a usable certificate: {message}")]
+    Certificate { param: String, message: String },
     #[error("tenant {tenant}: mapping records to Arrow: {message}")]
     Mapping { tenant: String, message: String },
     #[error(transparent)]
@@ -64,89 +71,52 @@ impl Classify for GraphError {
             }
             GraphError::Secret(e) => e.class(),
             GraphError::Lake(e) => e.class(),
+            GraphError::Config(e) => e.class(),
             GraphError::Auth { .. }
             | GraphError::Licence { .. }
             | GraphError::Permission { .. }
             | GraphError::Request { .. }
-            | GraphError::Config(_)
+            | GraphError::Certificate { .. }
             | GraphError::Mapping { .. } => ErrorClass::NonRetryable,
         }
     }
 }
 
-/// Builds the Graph client from the configuration, reading the app's client id and its secret
-/// or certificate from the secret store (SSM parameter names in the config, values never).
-pub async fn client_from_config(config: &Config, secrets: &SecretStore) -> Result<Arc<GraphClient>, GraphError> {
-    let id_param = config
-        .graph_client_id_param
-        .as_deref()
-        .ok_or_else(|| GraphError::Config("AUDITLAKE_GRAPH_CLIENT_ID_PARAM is not set".into()))?;
-    let credential = match (&config.graph_client_secret_param, &config.graph_cert_param) {
-        (_, Some(cert_param)) => {
-            let pem = secrets.get(cert_param).await?;
-            let cert = CertificateCredential::from_pem(secrecy::ExposeSecret::expose_secret(&pem), config.graph_assertion_alg)
-                .map_err(|e| GraphError::Config(format!("SSM parameter {cert_param}: {e}")))?;
+/// The Graph app's credential from the secret store (parameter names from the config, values
+/// never), and the client every tenant of the source shares.
+async fn client_from_settings(settings: &GraphSettings<'_>, secrets: &SecretStore) -> Result<Arc<GraphClient>, GraphError> {
+    let app = settings.app;
+    let credential = match &app.credential {
+        GraphCredentialParam::Certificate { param, alg } => {
+            let pem = secrets.get(param).await?;
+            let cert = CertificateCredential::from_pem(pem.expose_secret(), *alg)
+                .map_err(|message| GraphError::Certificate { param: param.clone(), message })?;
             AppCredential::Certificate(cert)
         }
-        (Some(secret_param), None) => AppCredential::Secret(secrets.get(secret_param).await?),
-        (None, None) => {
-            return Err(GraphError::Config(
-                "set AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM or AUDITLAKE_GRAPH_CERT_PARAM (the SSM parameter holding the app's secret or certificate)"
-                    .into(),
-            ));
-        }
+        GraphCredentialParam::Secret(param) => AppCredential::Secret(secrets.get(param).await?),
     };
-    let client_id = secrecy::ExposeSecret::expose_secret(&secrets.get(id_param).await?).trim().to_string();
+    let client_id = secrets.get(&app.client_id_param).await?.expose_secret().trim().to_string();
     let http = GraphClient::http_client();
-    let tokens = TokenProvider::new(http.clone(), &config.login_url, &config.graph_url, client_id, credential);
-    Ok(Arc::new(GraphClient::new(http, tokens, &config.graph_url, config.graph_requests_per_10s, RetryPolicy::default())))
+    let tokens = TokenProvider::new(http.clone(), settings.login_url, settings.graph_url, client_id, credential);
+    Ok(Arc::new(GraphClient::new(http, tokens, settings.graph_url, settings.requests_per_10s, RetryPolicy::default())))
 }
 
-/// The source a Lambda or the CLI runs: client from the secret store, tenants and windows
-/// from the configuration.
-pub async fn source_from_config(config: &Config, secrets: &SecretStore, kind: GraphKind) -> Result<GraphSource, GraphError> {
-    if config.tenant_ids.is_empty() {
-        return Err(GraphError::Config(
-            "AUDITLAKE_TENANT_IDS is not set: name the Entra tenants to collect (comma-separated)".into(),
-        ));
-    }
-    let client = client_from_config(config, secrets).await?;
-    Ok(GraphSource::new(client, kind, config.tenant_ids.clone(), WindowSettings::from_config(config))
-        .with_tenant_concurrency(config.tenant_concurrency))
-}
+#[async_trait::async_trait]
+impl FromConfig for GraphSource {
+    /// Sign-ins or directory audits: the one thing the binary chooses.
+    type Kind = GraphKind;
 
-/// The sign-in source for the configured event types.
-pub fn signins(config: &Config) -> GraphKind {
-    GraphKind::SignIns { event_types: config.signin_event_types.clone() }
-}
-
-/// What a Graph Lambda builds once per execution environment: the lake and the source (whose
-/// client keeps its tokens across warm invocations).
-#[derive(Debug)]
-pub struct GraphRuntime {
-    pub lake: crate::lake::Lake,
-    pub source: GraphSource,
-}
-
-impl GraphRuntime {
-    pub async fn new(
-        config: &Config,
-        sdk: &aws_config::SdkConfig,
-        kind: GraphKind,
-    ) -> Result<Self, crate::invocation::InvocationError> {
-        use crate::invocation::{InvocationError, open_lake};
-        let lake = open_lake(config, sdk).await?;
-        let secrets = SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(sdk));
-        let source = source_from_config(config, &secrets, kind).await.map_err(|e| InvocationError::from_error(&e))?;
-        Ok(GraphRuntime { lake, source })
+    /// SSM holds the app's secrets unless a laptop run chose `AUDITLAKE_SECRETS=env`.
+    fn needs_aws(config: &Config) -> bool {
+        matches!(config.secrets, SecretSource::Ssm)
     }
 
-    /// Collects the window that ends at the event's time (minus the lag), for every tenant.
-    pub async fn handle(
-        &self,
-        event: crate::invocation::ScheduledEvent,
-        run_id: &str,
-    ) -> Result<crate::pipeline::RunSummary, crate::invocation::InvocationError> {
-        crate::invocation::run_scheduled(&self.source, &self.lake, event, run_id).await
+    async fn from_config(config: &Config, aws: &aws_config::SdkConfig, kind: GraphKind) -> Result<Self, GraphError> {
+        let settings = config.graph()?;
+        let secrets = SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(aws));
+        let client = client_from_settings(&settings, &secrets).await?;
+        Ok(GraphSource::new(client, kind, settings.tenant_ids.to_vec(), settings.window)
+            .with_signin_event_types(settings.signin_event_types.to_vec())
+            .with_tenant_concurrency(settings.tenant_concurrency))
     }
 }

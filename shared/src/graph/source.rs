@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -28,51 +28,26 @@ use futures::stream::BoxStream;
 use super::GraphError;
 use super::client::{GraphClient, Page};
 use crate::checkpoint::Checkpoint;
+use crate::config::{ALL_SIGNIN_EVENT_TYPES, WindowSettings};
 use crate::lake::{QuarantinedRecord, TableWriter};
 use crate::pipeline::{Plan, PullOutcome, RunRequest, Source};
 use crate::schema::graph::{GraphMapper, GraphTable, RecordKeys, RowContext, split_by_day};
 use crate::schema::{TableDef, entra_directory_audits, entra_signins};
 
 /// What to collect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GraphKind {
     /// `/beta/auditLogs/signIns`, one query per event type (v1.0 returns interactive only).
-    SignIns { event_types: Vec<String> },
+    SignIns,
     /// `/v1.0/auditLogs/directoryAudits`.
     DirectoryAudits,
 }
 
 impl GraphKind {
-    fn graph_table(&self) -> &'static GraphTable {
+    fn graph_table(self) -> &'static GraphTable {
         match self {
-            GraphKind::SignIns { .. } => &entra_signins::GRAPH,
+            GraphKind::SignIns => &entra_signins::GRAPH,
             GraphKind::DirectoryAudits => &entra_directory_audits::GRAPH,
-        }
-    }
-}
-
-/// Window settings, from `AUDITLAKE_OVERLAP`, `_LAG`, `_INITIAL_LOOKBACK`, `_RETENTION`,
-/// `_TIME_BUDGET`.
-#[derive(Debug, Clone, Copy)]
-pub struct WindowSettings {
-    pub overlap: Duration,
-    pub lag: Duration,
-    pub initial_lookback: Duration,
-    pub retention: Duration,
-    pub time_budget: Duration,
-    /// Length of one slice of the window.
-    pub slice: Duration,
-}
-
-impl WindowSettings {
-    pub fn from_config(c: &crate::config::Config) -> Self {
-        WindowSettings {
-            overlap: c.overlap,
-            lag: c.lag,
-            initial_lookback: c.initial_lookback,
-            retention: c.retention,
-            time_budget: c.time_budget,
-            slice: Duration::from_secs(3600),
         }
     }
 }
@@ -85,6 +60,8 @@ const MAX_QUERY_RESTARTS: u32 = 2;
 pub struct GraphSource {
     client: Arc<GraphClient>,
     kind: GraphKind,
+    /// Sign-in event types, one query each (sign-ins only).
+    signin_event_types: Vec<String>,
     tenants: Vec<String>,
     settings: WindowSettings,
     /// Tenants pulled at the same time.
@@ -96,7 +73,14 @@ pub struct GraphSource {
 impl GraphSource {
     pub fn new(client: Arc<GraphClient>, kind: GraphKind, tenants: Vec<String>, settings: WindowSettings) -> Self {
         let mapper = std::sync::Mutex::new(GraphMapper::new(kind.graph_table()));
-        GraphSource { client, kind, tenants, settings, tenant_concurrency: 1, mapper }
+        let signin_event_types = ALL_SIGNIN_EVENT_TYPES.iter().map(|t| t.to_string()).collect();
+        GraphSource { client, kind, signin_event_types, tenants, settings, tenant_concurrency: 1, mapper }
+    }
+
+    /// Collects only these sign-in event types (default: all four).
+    pub fn with_signin_event_types(mut self, event_types: Vec<String>) -> Self {
+        self.signin_event_types = event_types;
+        self
     }
 
     /// Pulls up to `n` tenants at the same time. Each tenant has its own pacing budget in the
@@ -110,8 +94,9 @@ impl GraphSource {
     fn queries(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, Option<String>)> {
         let (from, to) = (graph_time(from), graph_time(to));
         let base = self.client.graph_url();
-        match &self.kind {
-            GraphKind::SignIns { event_types } => event_types
+        match self.kind {
+            GraphKind::SignIns => self
+                .signin_event_types
                 .iter()
                 .map(|t| {
                     let filter =
@@ -127,12 +112,14 @@ impl GraphSource {
     }
 
     /// The pages of one query, following nextLinks; restarts from the first page when a
-    /// nextLink's skip token keeps failing (safe: ids are deduplicated).
+    /// nextLink's skip token keeps failing (safe: ids are deduplicated), counting restarts in
+    /// `restarts`.
     fn pages<'a>(
         &'a self,
         tenant: &'a str,
         first: String,
         context: Option<String>,
+        restarts: &'a AtomicU64,
     ) -> BoxStream<'a, Result<(Option<String>, Page), GraphError>> {
         struct State {
             next: Option<String>,
@@ -152,6 +139,7 @@ impl GraphSource {
                         }
                         Err(GraphError::InvalidSkipToken { .. }) if s.restarts < MAX_QUERY_RESTARTS => {
                             s.restarts += 1;
+                            restarts.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(
                                 tenant,
                                 restarts = s.restarts,
@@ -208,15 +196,12 @@ impl Source for GraphSource {
 
     fn table(&self) -> &'static TableDef {
         match self.kind {
-            GraphKind::SignIns { .. } => &entra_signins::TABLE,
+            GraphKind::SignIns => &entra_signins::TABLE,
             GraphKind::DirectoryAudits => &entra_directory_audits::TABLE,
         }
     }
 
     async fn units(&self) -> Result<Vec<String>, GraphError> {
-        if self.tenants.is_empty() {
-            return Err(GraphError::Config("AUDITLAKE_TENANT_IDS is not set: name the Entra tenants to collect".into()));
-        }
         Ok(self.tenants.clone())
     }
 
@@ -267,13 +252,14 @@ impl Source for GraphSource {
             out.claim(dt);
         }
 
+        let query_restarts = AtomicU64::new(0);
         let mut cursor = start;
         let mut more_to_do = false;
         let mut slices_done = 0u32;
         'slices: while cursor < end {
             let slice_end = (cursor + self.settings.slice).min(end);
             let mut pages = futures::stream::select_all(
-                self.queries(cursor, slice_end).into_iter().map(|(url, ctx)| self.pages(tenant, url, ctx)),
+                self.queries(cursor, slice_end).into_iter().map(|(url, ctx)| self.pages(tenant, url, ctx, &query_restarts)),
             );
             loop {
                 if tokio::time::Instant::now() >= deadline {
@@ -320,6 +306,7 @@ impl Source for GraphSource {
                 "slices_done": slices_done,
                 "pages": progress.pages,
                 "skipped_duplicates": progress.skipped_duplicates,
+                "query_restarts": query_restarts.load(Ordering::Relaxed),
                 "client": self.client.stats(),
             })),
         })

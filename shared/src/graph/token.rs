@@ -21,16 +21,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::GraphError;
-
-/// Which signature a certificate assertion uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AssertionAlg {
-    /// PS256 + `x5t#S256` (what Entra documents today).
-    #[default]
-    Ps256,
-    /// RS256 + `x5t` (SHA-1), for older setups.
-    Rs256,
-}
+use crate::config::AssertionAlg;
 
 /// How the app proves its identity.
 pub enum AppCredential {

@@ -13,6 +13,7 @@ pub static TABLE: TableDef = TableDef {
     time_column: "activity_at",
     description: "Microsoft Entra ID directory audit events (changes to users, groups, apps, policies, roles)",
     unique_columns: &["id", "correlation_id", "activity_at"],
+    document_columns: &[super::graph::RAW],
     schema: &SCHEMA,
 };
 

@@ -16,6 +16,7 @@ pub static TABLE: TableDef = TableDef {
     time_column: "created_at",
     description: "Microsoft Entra ID sign-ins (interactive, non-interactive, service principal, managed identity)",
     unique_columns: &["id", "correlation_id", "original_request_id", "created_at"],
+    document_columns: &[super::graph::RAW],
     schema: &SCHEMA,
 };
 

@@ -70,25 +70,11 @@ const RENAMES: &[(&str, &str)] = &[("createdDateTime", "created_at"), ("activity
 
 /// `countryOrRegion` → `country_or_region`, `riskEventTypes_v2` → `risk_event_types_v2`.
 pub fn snake_case(name: &str) -> String {
-    if let Some((_, to)) = RENAMES.iter().find(|(from, _)| *from == name) {
-        return to.to_string();
+    use heck::ToSnakeCase;
+    match RENAMES.iter().find(|(from, _)| *from == name) {
+        Some((_, to)) => to.to_string(),
+        None => name.to_snake_case(),
     }
-    let mut out = String::with_capacity(name.len() + 4);
-    let chars: Vec<char> = name.chars().collect();
-    for (i, c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
-            if prev_lower || (prev_upper && next_lower) {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(*c);
-        }
-    }
-    out
 }
 
 fn lake_type(graph: &DataType) -> DataType {

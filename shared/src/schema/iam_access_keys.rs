@@ -13,6 +13,7 @@ pub static TABLE: TableDef = TableDef {
     time_column: "report_generated_at",
     description: "AWS IAM access keys, one row per key per daily snapshot of the credential report",
     unique_columns: &[],
+    document_columns: &[],
     schema: &SCHEMA,
 };
 

@@ -31,6 +31,10 @@ pub struct TableDef {
     /// Top-level columns whose values (nearly) never repeat, such as record ids: the writer
     /// skips dictionary encoding for them, which would only cost time before falling back.
     pub unique_columns: &'static [&'static str],
+    /// Top-level columns that hold whole documents (the raw JSON of a record): unique and
+    /// kilobytes long, so the writer keeps neither a dictionary nor min/max statistics for
+    /// them (no query filters on them, and both would cost most of the write time).
+    pub document_columns: &'static [&'static str],
     schema: &'static LazyLock<SchemaRef>,
 }
 

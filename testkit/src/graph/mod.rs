@@ -73,6 +73,9 @@ pub struct FakeGraphConfig {
     /// `Some(n)`: after every `n` non-empty pages, serve an extra page with `"value": []` and a
     /// nextLink, as Graph sometimes does mid-result.
     pub empty_page_every: Option<usize>,
+    /// `Some(n)`: pages hold at most `n` records whatever `$top` asks (Graph's pages may be
+    /// shorter than `$top`), so a test gets several nextLinks from few records.
+    pub served_page_size: Option<usize>,
 }
 
 impl Default for FakeGraphConfig {
@@ -84,6 +87,7 @@ impl Default for FakeGraphConfig {
             latency: (Duration::ZERO, Duration::ZERO),
             token_lifetime: Duration::from_secs(3599),
             empty_page_every: None,
+            served_page_size: None,
         }
     }
 }
@@ -119,7 +123,9 @@ pub enum Fault {
     ResetMidBody,
     /// 200 with a complete HTTP response whose JSON body is cut in half (invalid JSON).
     TruncatedBody,
-    /// 400 `Invalid Skip Token`, as Graph transiently answers a valid nextLink.
+    /// 400 `Invalid Skip Token`, as Graph transiently answers a valid nextLink. Served only to
+    /// a request with a `$skiptoken` (a nextLink); it waits at the head of the queue until one
+    /// comes.
     InvalidSkipToken,
 }
 

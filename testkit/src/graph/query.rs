@@ -359,15 +359,10 @@ pub(crate) fn format_time(time: DateTime<Utc>) -> String {
 /// Percent-encodes a query value the way Graph's nextLinks do (spaces as `%20`, quotes and
 /// commas escaped), so clients must decode `%xx` as well as `+`.
 pub(crate) fn encode_component(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3 / 2);
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    /// Everything but letters, digits and `-._~:` is escaped.
+    const GRAPH_QUERY_VALUE: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b':');
+    percent_encoding::utf8_percent_encode(value, GRAPH_QUERY_VALUE).to_string()
 }
 
 /// Sorts by time then id, newest first when `descending`.

@@ -1,0 +1,182 @@
+//! [`Runtime`]: the one way every entry point runs a source — the three Lambdas and the CLI.
+//!
+//! A source that implements [`FromConfig`] is built from the validated [`Config`]; the runtime
+//! opens the lake beside it, once per process (a Lambda execution environment keeps both, with
+//! the Graph tokens and SSM values they cache, across warm invocations). Then:
+//!
+//! - [`Runtime::collect`] runs [`pipeline::run`] and returns the summary even when some units
+//!   failed (the CLI prints it and sets its exit code);
+//! - [`Runtime::handle`] is what a scheduled invocation does: the event's time decides the
+//!   window, and failed units fail the invocation with their [`ErrorClass`], so the Lambda's
+//!   OnFailure destination alerts.
+//!
+//! [`lambda`] (feature `lambda`) adds the Lambda side: start-up from the environment and a
+//! handler that reports a start-up error on every invocation as a `NonRetryable` diagnostic
+//! instead of exiting before the runtime loop begins.
+//!
+//! Adding a source takes its module with a `FromConfig` impl, a Lambda crate whose `main`
+//! calls [`lambda::start`] and [`lambda::handle`], and one arm in the CLI.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::error::{Classify, ErrorClass};
+use crate::lake::{Lake, LakeUrl};
+use crate::pipeline::{self, RunRequest, RunSummary, Source};
+
+/// A source the runtime can build from the configuration.
+#[async_trait]
+pub trait FromConfig: Source + Sized {
+    /// What the entry point chooses that the configuration does not (Graph: sign-ins or
+    /// directory audits); `()` for a source with one variant.
+    type Kind: Send;
+
+    /// Whether this source calls AWS APIs with this configuration. When neither the source
+    /// nor the lake does, the runtime skips the SDK's credential and region chain (whose
+    /// instance-metadata probes only time out and warn on a laptop).
+    fn needs_aws(config: &Config) -> bool;
+
+    /// Builds the source. Reads secrets it needs now, so a missing parameter fails at start-up.
+    async fn from_config(config: &Config, aws: &aws_config::SdkConfig, kind: Self::Kind) -> Result<Self, Self::Error>;
+}
+
+/// The part of an EventBridge scheduled event we use; `{}` is accepted too (manual runs).
+#[derive(Debug, Default, Deserialize)]
+pub struct ScheduledEvent {
+    /// The scheduled time: it decides the window (or the report date), so a retried event
+    /// re-pulls and rewrites exactly the same data.
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// An invocation failure with its class; Lambdas turn it into a `Diagnostic` whose
+/// `errorType` is `Retryable` or `NonRetryable`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct InvocationError {
+    pub message: String,
+    pub class: ErrorClass,
+}
+
+impl InvocationError {
+    pub fn new(message: impl Into<String>, class: ErrorClass) -> Self {
+        InvocationError { message: message.into(), class }
+    }
+
+    /// From any classified error.
+    pub fn from_error<E: std::fmt::Display + Classify>(e: &E) -> Self {
+        InvocationError::new(e.to_string(), e.class())
+    }
+}
+
+impl Classify for InvocationError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+/// A source and the lake it writes to, built once.
+#[derive(Debug)]
+pub struct Runtime<S> {
+    lake: Lake,
+    source: S,
+}
+
+impl<S: FromConfig> Runtime<S> {
+    /// Opens the configured lake and builds the source. `aws` is the SDK configuration to use
+    /// (tests pass moto's); `None` loads the standard chain when the source or an S3 lake needs
+    /// it.
+    pub async fn start(config: &Config, aws: Option<&aws_config::SdkConfig>, kind: S::Kind) -> Result<Self, InvocationError> {
+        let url = config.require_lake_url().map_err(|e| InvocationError::from_error(&e))?;
+        let loaded;
+        let aws = match aws {
+            Some(aws) => aws,
+            None => {
+                let needs_aws = S::needs_aws(config) || matches!(url, LakeUrl::S3 { .. });
+                loaded = if needs_aws {
+                    crate::aws::load_sdk_config().await
+                } else {
+                    aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build()
+                };
+                &loaded
+            }
+        };
+        let lake = Lake::open(url, aws).await.map_err(|e| InvocationError::from_error(&e))?;
+        let source = S::from_config(config, aws, kind).await.map_err(|e| InvocationError::from_error(&e))?;
+        Ok(Runtime { lake, source })
+    }
+}
+
+impl<S: Source> Runtime<S> {
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Runs every unit of the source. Fails as a whole only when the units cannot be listed;
+    /// failed units are in the summary.
+    pub async fn collect(&self, request: &RunRequest) -> Result<RunSummary, InvocationError> {
+        pipeline::run(&self.source, &self.lake, request).await.map_err(|e| InvocationError::from_error(&e))
+    }
+
+    /// Runs `source` for one scheduled event. Units that succeeded are written even when others
+    /// fail; the invocation then fails naming the failed units. A run that stopped on its time
+    /// budget succeeds with `more_to_do` in the summary.
+    pub async fn handle(&self, event: ScheduledEvent, run_id: &str) -> Result<RunSummary, InvocationError> {
+        let summary = self.collect(&RunRequest::new(event.time, run_id)).await?;
+        match summary.failure_class() {
+            None => Ok(summary),
+            Some(class) => Err(InvocationError::new(summary.failure_message(), class)),
+        }
+    }
+}
+
+/// The Lambda side of the runtime: start-up from the process environment, and the handler.
+#[cfg(feature = "lambda")]
+pub mod lambda {
+    use lambda_runtime::LambdaEvent;
+
+    use super::{FromConfig, InvocationError, Runtime, ScheduledEvent};
+    use crate::config::Config;
+    use crate::pipeline::RunSummary;
+
+    /// A started runtime, or why it could not start.
+    pub type Started<S> = Result<Runtime<S>, InvocationError>;
+
+    /// Reads the configuration and builds the runtime. An error is kept, not raised: the
+    /// process goes on into the runtime loop, and every invocation reports the error as a
+    /// diagnostic of its class (bad configuration and missing parameters are `NonRetryable`),
+    /// so it reaches the OnFailure destination instead of an unexplained init crash loop.
+    pub async fn start<S: FromConfig>(kind: S::Kind) -> Started<S> {
+        let started = match Config::from_env() {
+            Ok(config) => Runtime::start(&config, None, kind).await,
+            Err(e) => Err(InvocationError::from_error(&e)),
+        };
+        if let Err(e) = &started {
+            tracing::error!(error = %e, class = e.class.as_str(), "start-up failed; every invocation reports this error");
+        }
+        started
+    }
+
+    /// The handler: an EventBridge scheduled event (or `{}`) in, the run summary out.
+    pub async fn handle<S: FromConfig>(
+        started: &Started<S>,
+        event: LambdaEvent<ScheduledEvent>,
+    ) -> Result<RunSummary, InvocationError> {
+        match started {
+            Ok(runtime) => runtime.handle(event.payload, &event.context.request_id).await,
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    impl From<InvocationError> for lambda_runtime::Diagnostic {
+        fn from(e: InvocationError) -> Self {
+            lambda_runtime::Diagnostic { error_type: e.class.as_str().to_string(), error_message: e.message }
+        }
+    }
+}
