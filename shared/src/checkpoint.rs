@@ -20,7 +20,7 @@ use crate::lake::{Lake, store_error_class};
 pub mod seen_ids;
 
 /// The state of one (table, unit) collection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     pub table: String,
@@ -33,12 +33,31 @@ pub struct Checkpoint {
     /// minute).
     #[serde(default, with = "seen_ids")]
     pub seen_ids: BTreeMap<String, DateTime<Utc>>,
+    /// Where each query kind stands, for a source that pulls several side by side (Graph: one
+    /// lane per sign-in event type). `cursor` is the lowest of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lanes: BTreeMap<String, LaneCheckpoint>,
     /// The run that wrote this checkpoint.
     pub run_id: String,
     pub updated_at: DateTime<Utc>,
     /// Incremented by every save.
     #[serde(default)]
     pub generation: u64,
+}
+
+/// Where one lane of a unit stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneCheckpoint {
+    /// Everything of this lane up to this instant has been written.
+    pub cursor: DateTime<Utc>,
+    /// Rows per hour of log time, as last measured: the next run sizes its queries with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_per_hour: Option<f64>,
+    /// The longest slice the next run may start in this lane, in seconds: half of one the
+    /// time budget cut short, so a slice too long for one run is never read again and again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_slice_secs: Option<i64>,
 }
 
 /// The version a checkpoint was loaded at; pass it back to [`CheckpointStore::save`].
@@ -217,6 +236,7 @@ mod tests {
             unit: unit.into(),
             cursor: cursor.parse().unwrap(),
             seen_ids: BTreeMap::from([("a".to_string(), "2026-11-01T00:00:00Z".parse().unwrap())]),
+            lanes: BTreeMap::new(),
             run_id: "r1".into(),
             updated_at: Utc::now(),
             generation: 0,

@@ -106,8 +106,6 @@ pub struct WindowSettings {
     pub initial_lookback: Duration,
     pub retention: Duration,
     pub time_budget: Duration,
-    /// Length of one slice of the window (not a variable: one hour).
-    pub slice: Duration,
 }
 
 /// Where secret values come from.
@@ -296,7 +294,7 @@ impl Config {
             graph_url,
             login_url,
             signin_event_types,
-            window: WindowSettings { overlap, lag, initial_lookback, retention, time_budget, slice: Duration::from_secs(3600) },
+            window: WindowSettings { overlap, lag, initial_lookback, retention, time_budget },
             graph_requests_per_10s,
             accounts,
             iam_concurrency,

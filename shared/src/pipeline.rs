@@ -18,7 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpoint, CheckpointStore};
+use crate::checkpoint::{Checkpoint, CheckpointStore, LaneCheckpoint};
 use crate::error::{Classify, ErrorClass};
 use crate::lake::{Lake, TableWriter};
 use crate::schema::TableDef;
@@ -63,6 +63,8 @@ pub struct PullOutcome {
     pub seen_ids: BTreeMap<String, DateTime<Utc>>,
     /// The time budget ran out before the window was done.
     pub more_to_do: bool,
+    /// Where each lane stands (see [`Checkpoint::lanes`]); empty for a source with one.
+    pub lanes: BTreeMap<String, LaneCheckpoint>,
     /// Source-specific facts for the summary.
     pub detail: Option<serde_json::Value>,
 }
@@ -243,6 +245,7 @@ async fn run_unit<S: Source>(
         unit: unit.to_string(),
         cursor: outcome.cursor,
         seen_ids: outcome.seen_ids,
+        lanes: outcome.lanes,
         run_id: request.run_id.clone(),
         updated_at: Utc::now(),
         generation: checkpoint.as_ref().map_or(0, |c| c.generation),

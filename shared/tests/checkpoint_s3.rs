@@ -17,6 +17,7 @@ fn checkpoint(cursor: &str, run_id: &str, loaded: Option<&Checkpoint>) -> Checkp
         unit: "contoso.onmicrosoft.com".into(),
         cursor: cursor.parse().unwrap(),
         seen_ids: BTreeMap::new(),
+        lanes: BTreeMap::new(),
         run_id: run_id.into(),
         updated_at: Utc::now(),
         generation: loaded.map_or(0, |c| c.generation),

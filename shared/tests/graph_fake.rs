@@ -42,7 +42,6 @@ fn settings() -> WindowSettings {
         initial_lookback: Duration::from_secs(86400),
         retention: Duration::from_secs(30 * 86400),
         time_budget: Duration::from_secs(600),
-        slice: Duration::from_secs(3600),
     }
 }
 
@@ -137,7 +136,8 @@ fn now() -> DateTime<Utc> {
 
 #[tokio::test]
 async fn pages_of_all_four_event_types_land_once_with_empty_pages_in_between() {
-    let h = harness(FakeGraphConfig { empty_page_every: Some(1), ..no_limits() }, "s3cret-1").await;
+    // Pages of 100: several per query, with an empty page after each.
+    let h = harness(FakeGraphConfig { empty_page_every: Some(1), served_page_size: Some(100), ..no_limits() }, "s3cret-1").await;
     let t = now();
     let records = h.add_signins("p", 2500, t - Span::hours(20), t - Span::minutes(5));
     let summary = run(&h.signins(settings()), &h.lake, t, "r1").await;
@@ -259,14 +259,18 @@ async fn late_records_inside_the_overlap_are_picked_up_once() {
 
 #[tokio::test]
 async fn a_three_day_outage_is_caught_up_over_several_budgeted_runs() {
-    let h =
-        harness(FakeGraphConfig { latency: (Duration::from_millis(20), Duration::from_millis(30)), ..no_limits() }, "s3cret-8")
-            .await;
+    // Pages of 50 and 40–50 ms each: the catch-up needs more requests than one 250 ms run.
+    let config = FakeGraphConfig {
+        latency: (Duration::from_millis(40), Duration::from_millis(50)),
+        served_page_size: Some(50),
+        ..no_limits()
+    };
+    let h = harness(config, "s3cret-8").await;
     let t = now();
     let before = h.add_signins("b", 50, t - Span::days(3) - Span::hours(2), t - Span::days(3) - Span::minutes(10));
     run(&h.signins(settings()), &h.lake, t - Span::days(3), "before-outage").await;
 
-    let during = h.add_signins("d", 3000, t - Span::days(3) - Span::minutes(5), t - Span::minutes(5));
+    let during = h.add_signins("d", 6000, t - Span::days(3) - Span::minutes(5), t - Span::minutes(5));
     let budgeted = h.signins(WindowSettings { time_budget: Duration::from_millis(250), ..settings() });
     let mut runs = 0;
     loop {
@@ -434,4 +438,61 @@ async fn a_record_graph_returns_twice_lands_once() {
     assert_eq!(summary.rows, 40);
     h.assert_lake_equals("entra_signins", &records).await;
     assert!(h.fake.stats().rows_served > 40, "the fake served the duplicates");
+}
+
+#[tokio::test]
+async fn faults_while_several_slices_of_one_lane_are_in_flight_lose_nothing() {
+    // One event type and a day of window: the lane's window is cut into parts that run side by
+    // side; faults of every kind land among them.
+    let config = FakeGraphConfig {
+        latency: (Duration::from_millis(20), Duration::from_millis(40)),
+        served_page_size: Some(200),
+        ..no_limits()
+    };
+    let h = harness(config, "s3cret-13").await;
+    let t = now();
+    let step = (Span::hours(20) - Span::minutes(10)) / 3000;
+    let records: Vec<(String, DateTime<Utc>)> =
+        (0..3000).map(|i| (format!("p-{i:05}"), t - Span::hours(20) + step * i)).collect();
+    h.fake.add_signins(TENANT, records.iter().map(|(id, at)| fake::signin_record(id, *at, "interactiveUser")).collect());
+    let busy = |status: u16, retry_after: Option<u64>| Fault::Status {
+        status,
+        code: "ServiceUnavailable".into(),
+        message: "busy".into(),
+        retry_after,
+    };
+    for fault in [busy(503, None), Fault::ResetMidBody, busy(429, Some(1)), Fault::TruncatedBody, Fault::InvalidSkipToken] {
+        h.fake.inject(TENANT, fault);
+    }
+    let source = h.signins(settings()).with_signin_event_types(vec!["interactiveUser".into()]);
+    let summary = run(&source, &h.lake, t, "r").await;
+    h.assert_lake_equals("entra_signins", &records).await;
+    let stats = h.fake.stats();
+    assert_eq!(stats.faults_served, 5, "{stats:?}");
+    assert!(stats.max_requests_in_flight >= 2, "slices ran side by side: {stats:?}");
+    let detail = summary.units[0].detail.as_ref().unwrap();
+    assert!(detail["queries"].as_u64().unwrap() >= 3, "{detail}");
+
+    // The next run finds nothing new and writes nothing twice.
+    let again = run(&source, &h.lake, t + Span::minutes(15), "r2").await;
+    assert_eq!(again.rows, 0);
+    h.assert_lake_equals("entra_signins", &records).await;
+}
+
+#[tokio::test]
+async fn a_routine_run_of_a_quiet_tenant_costs_one_request_per_event_type() {
+    let h = harness(no_limits(), "s3cret-14").await;
+    let t = now();
+    // About 100 sign-ins an hour over the four event types.
+    let first = h.add_signins("q", 300, t - Span::hours(3), t - Span::minutes(5));
+    let source = h.signins(settings());
+    let summary = run(&source, &h.lake, t, "first").await;
+    assert_eq!(summary.units[0].detail.as_ref().unwrap()["requests"], 4, "one query per event type for the first day too");
+
+    let more = h.add_signins("r", 25, t - Span::minutes(4), t + Span::minutes(10));
+    let summary = run(&source, &h.lake, t + Span::minutes(15), "routine").await;
+    let detail = summary.units[0].detail.as_ref().unwrap();
+    assert_eq!(detail["requests"], 4, "{detail}");
+    assert_eq!(detail["queries"], 4, "{detail}");
+    h.assert_lake_equals("entra_signins", &[first, more].concat()).await;
 }

@@ -111,7 +111,13 @@ impl Source for TestSource {
                 QuarantinedRecord { origin: format!("{unit} line 7"), reason: "not a date".into(), raw: "x,y,z".into() },
             );
         }
-        Ok(PullOutcome { cursor: request.event_time, seen_ids: Default::default(), more_to_do: false, detail: None })
+        Ok(PullOutcome {
+            cursor: request.event_time,
+            seen_ids: Default::default(),
+            lanes: Default::default(),
+            more_to_do: false,
+            detail: None,
+        })
     }
 }
 

@@ -49,6 +49,8 @@ impl Default for RetryPolicy {
 pub struct Page {
     pub records: Vec<Box<RawValue>>,
     pub next_link: Option<String>,
+    /// HTTP requests this page took (1, plus retries, 429s and token renewals).
+    pub requests: u32,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +133,12 @@ impl GraphClient {
         &self.graph_url
     }
 
+    /// The average time between two requests of one tenant at the pacing budget (2 s at 5
+    /// per 10 s, plus the pacer's safety margin).
+    pub fn request_interval(&self) -> Duration {
+        Pacer::new(self.budget.0, self.budget.1).interval()
+    }
+
     pub fn stats(&self) -> ClientStats {
         *self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -154,7 +162,9 @@ impl GraphClient {
             if attempt > 1 {
                 self.count(|s| s.retries += 1);
             }
-            pacer.acquire().await;
+            // The token first (a renewal is a request of its own to another endpoint), then
+            // the slot: the pacer's record of a request is then as close to its send as it
+            // can be.
             let token = match self.tokens.token(tenant).await {
                 Ok(t) => t,
                 Err(GraphError::Transient { message, .. }) => {
@@ -164,6 +174,7 @@ impl GraphClient {
                 }
                 Err(e) => return Err(e),
             };
+            pacer.acquire().await;
             self.count(|s| s.requests += 1);
             let sent = self.http.get(url).bearer_auth(token.expose_secret()).timeout(self.retry.request_timeout).send().await;
             let response = match sent {
@@ -193,7 +204,7 @@ impl GraphClient {
             match status {
                 200 => match serde_json::from_slice::<PageBody>(&body) {
                     Ok(page) => {
-                        return Ok(Page { records: page.value, next_link: page.next_link });
+                        return Ok(Page { records: page.value, next_link: page.next_link, requests: attempt });
                     }
                     Err(e) => {
                         last_problem = format!("invalid JSON in a 200 response ({} bytes): {e}", body.len());

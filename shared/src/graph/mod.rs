@@ -4,12 +4,15 @@
 //!   cached per tenant, renewed before expiry.
 //! - [`pacer::Pacer`]: the per-tenant request budget (5 per 10 s by default).
 //! - [`client::GraphClient`]: one paced, retried page GET; errors classified.
+//! - [`schedule::Schedule`]: which queries a tenant's pull runs (slices sized to the data,
+//!   several side by side, the time budget planned for) and how far its cursor may move.
 //! - [`source::GraphSource`]: the pipeline source — incremental windows per tenant, paging,
 //!   dedup on `id`, time budget; built from the configuration by its [`FromConfig`] impl
 //!   (below), which reads the app's credential from the secret store.
 
 pub mod client;
 pub mod pacer;
+pub mod schedule;
 pub mod source;
 pub mod token;
 

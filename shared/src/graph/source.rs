@@ -2,9 +2,11 @@
 //!
 //! The window of a run is `[cursor − overlap, event_time − lag]`, or
 //! `[event_time − initial_lookback, …]` on the first run, never older than `event_time −
-//! retention` (Graph rejects older filters). It is pulled in slices of one hour, oldest first,
-//! every slice with a bounded `$filter` (one query per sign-in event type, run concurrently
-//! under the tenant's pacing budget), following `@odata.nextLink` verbatim to the end.
+//! retention` (Graph rejects older filters). Every query has a bounded `$filter` and follows
+//! `@odata.nextLink` verbatim to the end. Which queries run, how long their slices of the window
+//! are and how many run at once is the [`Schedule`]'s: one lane per sign-in event type (or
+//! one for the audits), slices sized to each lane's density, several queries side by side
+//! under the tenant's pacing budget, the time budget planned for.
 //!
 //! Exactly-once in the lake:
 //! - ids written at or after `cursor − overlap` are kept in the checkpoint; the overlap
@@ -13,12 +15,14 @@
 //!   checkpoint (a retried event, or a run after one killed before its checkpoint) rewrites
 //!   the same files, and [`TableWriter::finish`] removes parts an earlier attempt left behind;
 //! - the time budget is checked at page boundaries: the run writes what it has, moves the
-//!   cursor to the end of the last complete slice, remembers the ids it wrote, and reports
-//!   `more_to_do`.
+//!   cursor to where every lane has completed its slices without a gap, remembers the ids it
+//!   wrote (also those beyond the cursor), and reports `more_to_do`;
+//! - each lane's density goes into the checkpoint, so the next run sizes its slices at once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -27,6 +31,7 @@ use futures::stream::BoxStream;
 
 use super::GraphError;
 use super::client::{GraphClient, Page};
+use super::schedule::{Budget, LaneStart, Schedule, SliceId};
 use crate::checkpoint::Checkpoint;
 use crate::config::{ALL_SIGNIN_EVENT_TYPES, WindowSettings};
 use crate::lake::{QuarantinedRecord, TableWriter};
@@ -54,6 +59,13 @@ impl GraphKind {
 
 /// Restarts of a query from its first page after its nextLink kept failing.
 const MAX_QUERY_RESTARTS: u32 = 2;
+/// New slices are planned for this share of the requests the remaining time budget could
+/// carry at full pace: pages may come slower than that, and a slice the budget cuts short is
+/// read again by the next run.
+const PLANNED_SHARE: f64 = 0.85;
+/// Queries of one tenant running at once (each holds at most one page in memory). The pacer
+/// lets 5 requests per 10 s through; more queries than that would only wait for it.
+const MAX_QUERIES_IN_FLIGHT: usize = 5;
 
 /// The Graph pipeline source.
 #[derive(Debug)]
@@ -90,23 +102,29 @@ impl GraphSource {
         self
     }
 
-    /// One first-page URL per query of a slice, with the context value of each.
-    fn queries(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, Option<String>)> {
+    /// One lane per query kind: the sign-in event types, or the directory audits.
+    fn lane_keys(&self) -> Vec<String> {
+        match self.kind {
+            GraphKind::SignIns => self.signin_event_types.clone(),
+            GraphKind::DirectoryAudits => vec!["directoryAudits".to_string()],
+        }
+    }
+
+    /// The first-page URL of lane `lane`'s query over `[from, to]`, with its context value
+    /// (the event type of a sign-in query).
+    fn query(&self, lane: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> (String, Option<String>) {
         let (from, to) = (graph_time(from), graph_time(to));
         let base = self.client.graph_url();
         match self.kind {
-            GraphKind::SignIns => self
-                .signin_event_types
-                .iter()
-                .map(|t| {
-                    let filter =
-                        format!("createdDateTime ge {from} and createdDateTime le {to} and signInEventTypes/any(t: t eq '{t}')");
-                    (url_with(&format!("{base}/beta/auditLogs/signIns"), &filter), Some(t.clone()))
-                })
-                .collect(),
+            GraphKind::SignIns => {
+                let t = &self.signin_event_types[lane];
+                let filter =
+                    format!("createdDateTime ge {from} and createdDateTime le {to} and signInEventTypes/any(t: t eq '{t}')");
+                (url_with(&format!("{base}/beta/auditLogs/signIns"), &filter), Some(t.clone()))
+            }
             GraphKind::DirectoryAudits => {
                 let filter = format!("activityDateTime ge {from} and activityDateTime le {to}");
-                vec![(url_with(&format!("{base}/v1.0/auditLogs/directoryAudits"), &filter), None)]
+                (url_with(&format!("{base}/v1.0/auditLogs/directoryAudits"), &filter), None)
             }
         }
     }
@@ -184,6 +202,15 @@ struct Progress {
     rows: u64,
     skipped_duplicates: u64,
     pages: u64,
+    /// HTTP requests the pages took (retries and 429s included).
+    requests: u64,
+}
+
+/// What the running queries of a pull yield: a page of a slice, or the end of a slice.
+enum Event {
+    /// With the time since the query's previous page (or its start).
+    Page(SliceId, Duration, Result<(Option<String>, Page), GraphError>),
+    Done(SliceId),
 }
 
 #[async_trait]
@@ -243,9 +270,16 @@ impl Source for GraphSource {
             rows: 0,
             skipped_duplicates: 0,
             pages: 0,
+            requests: 0,
         };
         if end <= start {
-            return Ok(PullOutcome { cursor: cursor_before, seen_ids: progress.seen, more_to_do: false, detail: None });
+            return Ok(PullOutcome {
+                cursor: cursor_before,
+                seen_ids: progress.seen,
+                more_to_do: false,
+                lanes: checkpoint.map(|c| c.lanes.clone()).unwrap_or_default(),
+                detail: None,
+            });
         }
         // Every partition of the window belongs to this attempt's files (see module docs).
         for dt in dates_between(start, end) {
@@ -253,57 +287,119 @@ impl Source for GraphSource {
         }
 
         let query_restarts = AtomicU64::new(0);
-        let mut cursor = start;
+        // A lane that was ahead of the others starts where it stood (less the overlap).
+        let remembered = checkpoint.map(|c| c.lanes.clone()).unwrap_or_default();
+        let lanes = self
+            .lane_keys()
+            .into_iter()
+            .map(|key| {
+                let lane = remembered.get(&key);
+                let start = lane.map_or(start, |l| (l.cursor - self.settings.overlap).max(start));
+                LaneStart {
+                    key,
+                    start,
+                    rows_per_hour: lane.and_then(|l| l.rows_per_hour),
+                    max_slice: lane.and_then(|l| l.max_slice_secs).map(chrono::TimeDelta::seconds),
+                }
+            })
+            .collect();
+        let mut schedule = Schedule::new(lanes, end, MAX_QUERIES_IN_FLIGHT);
+        let interval = self.client.request_interval();
+        let mut running = futures::stream::SelectAll::new();
         let mut more_to_do = false;
         let mut slices_done = 0u32;
-        'slices: while cursor < end {
-            let slice_end = (cursor + self.settings.slice).min(end);
-            let mut pages = futures::stream::select_all(
-                self.queries(cursor, slice_end).into_iter().map(|(url, ctx)| self.pages(tenant, url, ctx, &query_restarts)),
-            );
+        loop {
+            // Start what the budget can carry (see `schedule`).
             loop {
-                if tokio::time::Instant::now() >= deadline {
-                    more_to_do = true;
-                    tracing::info!(tenant, cursor = %cursor, "time budget reached at a page boundary; writing what we have");
-                    break 'slices;
-                }
-                let Some(item) = pages.next().await else {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now()).mul_f64(PLANNED_SHARE);
+                let budget = Budget { requests: left.as_secs_f64() / interval.as_secs_f64().max(1e-6), left };
+                let Some(slice) = schedule.next_slice(Some(budget)) else {
                     break;
                 };
-                let (context, page) = item?;
-                progress.pages += 1;
-                self.write_page(tenant, cursor, slice_end, context.as_deref(), page, request, out, &mut progress).await?;
+                let (url, context) = self.query(slice.lane, slice.from, slice.to);
+                let id = slice.id;
+                let mut last = tokio::time::Instant::now();
+                running.push(
+                    self.pages(tenant, url, context, &query_restarts)
+                        .map(move |page| {
+                            let now = tokio::time::Instant::now();
+                            let elapsed = now - std::mem::replace(&mut last, now);
+                            Event::Page(id, elapsed, page)
+                        })
+                        .chain(futures::stream::once(async move { Event::Done(id) }))
+                        .boxed(),
+                );
             }
-            cursor = slice_end;
-            slices_done += 1;
-            // Slices move forward in time: earlier days get no more rows in this run.
-            out.close_before(cursor.date_naive()).await?;
-            // The progress of long catch-ups (a CLI backfill, a run after an outage).
-            let done_percent = (cursor - start).num_seconds() * 100 / (end - start).num_seconds().max(1);
-            tracing::info!(
-                target: crate::pipeline::PROGRESS_TARGET,
-                tenant,
-                table = self.table().name,
-                collected_to = %cursor.to_rfc3339_opts(SecondsFormat::Secs, true),
-                window_end = %end.to_rfc3339_opts(SecondsFormat::Secs, true),
-                done_percent,
-                rows = progress.rows,
-                "slice done"
-            );
+            // The budget is checked at page boundaries: a request still waiting is dropped.
+            let event = match tokio::time::timeout_at(deadline, running.next()).await {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(_) => {
+                    more_to_do = true;
+                    schedule.stop();
+                    tracing::info!(tenant, cursor = %schedule.cursor(), running = schedule.running(), "time budget reached at a page boundary; writing what we have");
+                    break;
+                }
+            };
+            match event {
+                Event::Page(_, _, Err(e)) => return Err(e),
+                Event::Page(id, elapsed, Ok((context, page))) => {
+                    let Some((_, from, to)) = schedule.bounds(id) else {
+                        continue;
+                    };
+                    schedule.page(id, page.records.len(), page.next_link.is_some(), elapsed);
+                    progress.pages += 1;
+                    progress.requests += u64::from(page.requests);
+                    self.write_page(tenant, from, to, context.as_deref(), page, request, out, &mut progress).await?;
+                }
+                Event::Done(id) => {
+                    schedule.complete(id);
+                    slices_done += 1;
+                    // Every lane is past this day: it gets no more rows in this run.
+                    let cursor = schedule.cursor();
+                    out.close_before(cursor.date_naive()).await?;
+                    // The progress of long catch-ups (a CLI backfill, a run after an outage).
+                    let done_percent = (cursor - start).num_seconds() * 100 / (end - start).num_seconds().max(1);
+                    tracing::info!(
+                        target: crate::pipeline::PROGRESS_TARGET,
+                        tenant,
+                        table = self.table().name,
+                        collected_to = %cursor.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        window_end = %end.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        done_percent,
+                        rows = progress.rows,
+                        "slice done"
+                    );
+                }
+            }
         }
+        drop(running);
+        let more_to_do = more_to_do || !schedule.finished();
+        // Lane cursors never move back (a lane that re-scanned its overlap and stopped ends
+        // before where it stood); the unit's cursor is the lowest lane's.
+        let mut lanes = schedule.lanes();
+        for (key, lane) in &mut lanes {
+            if let Some(before) = remembered.get(key) {
+                lane.cursor = lane.cursor.max(before.cursor);
+            }
+        }
+        let lowest = lanes.values().map(|l| l.cursor).min().unwrap_or(end);
+        let cursor = lowest.max(cursor_before);
 
-        // Keep the ids the next overlap re-scan will meet again.
-        let keep_from = cursor - self.settings.overlap;
+        // Keep the ids the next overlap re-scan of any lane will meet again.
+        let keep_from = lowest - self.settings.overlap;
         progress.seen.retain(|_, t| *t >= keep_from);
-        let cursor = cursor.max(cursor_before);
         Ok(PullOutcome {
             cursor,
             seen_ids: progress.seen,
             more_to_do,
+            lanes,
             detail: Some(serde_json::json!({
                 "window_start": start,
                 "window_end": end,
+                "queries": schedule.slices_started(),
                 "slices_done": slices_done,
+                "requests": progress.requests,
                 "pages": progress.pages,
                 "skipped_duplicates": progress.skipped_duplicates,
                 "query_restarts": query_restarts.load(Ordering::Relaxed),

@@ -201,6 +201,7 @@ impl Source for IamSource {
         Ok(PullOutcome {
             cursor: snapshot.report_generated_at,
             seen_ids: Default::default(),
+            lanes: Default::default(),
             more_to_do: false,
             detail: Some(serde_json::json!({ "method": snapshot.method, "report_generated_at": snapshot.report_generated_at })),
         })

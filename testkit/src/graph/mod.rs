@@ -148,6 +148,8 @@ pub struct GraphStats {
     pub unauthorized: u64,
     /// The most tenants that had a data request in progress (within its latency) at once.
     pub max_tenants_in_flight: u64,
+    /// The most data requests of one tenant in progress (within their latency) at once.
+    pub max_requests_in_flight: u64,
 }
 
 /// A running fake. Dropping it stops the server (connections already open may linger until

@@ -97,9 +97,12 @@ struct InFlight<'a> {
 impl<'a> InFlight<'a> {
     fn enter(shared: &'a Shared, tenant: String) -> Self {
         let mut state = shared.lock();
-        *state.in_flight.entry(tenant.clone()).or_default() += 1;
+        let mine = state.in_flight.entry(tenant.clone()).or_default();
+        *mine += 1;
+        let mine = *mine as u64;
         let busy = state.in_flight.values().filter(|n| **n > 0).count() as u64;
         state.stats.max_tenants_in_flight = state.stats.max_tenants_in_flight.max(busy);
+        state.stats.max_requests_in_flight = state.stats.max_requests_in_flight.max(mine);
         InFlight { shared, tenant }
     }
 }

@@ -1,0 +1,545 @@
+//! [`Schedule`]: which queries one tenant's pull runs, in what order, and how far its cursor
+//! may move.
+//!
+//! A pull has one *lane* per query kind (a sign-in event type, or the directory audits). Each
+//! lane cuts its part of the window into consecutive *slices*; a slice is one Graph query (its
+//! first page, then its nextLinks). Three rules keep the tenant's request budget full of full
+//! pages, whatever the spread of records in time:
+//!
+//! - **Slices sized to the data.** A lane's density (rows per hour, measured on its last slice,
+//!   or remembered from the previous run) makes each slice about [`TARGET_PAGES`] pages: dense
+//!   hours get short slices, quiet days one long one, so few requests go to short last pages
+//!   or empty hours. A lane without a measurement cuts its window into a few parts (at most a
+//!   day each): a quiet lane is done in one query or few, a dense one measures itself on its
+//!   first parts. A slice that would leave a tail under a quarter of itself takes the tail too.
+//! - **Queries side by side.** Up to `max_in_flight` slices run at once, across lanes and within
+//!   a lane (a lane's backlog is split so that at least [`MIN_QUERIES_IN_FLIGHT`] queries run
+//!   together), so slow pages overlap and the pacer, not the latency, sets the pace.
+//! - **The time budget is planned for.** A new slice is sized to the requests the budget can
+//!   still carry after what the running queries are expected to need, and none starts when they
+//!   need it all: a budget stop rarely leaves a slice half read (which the next run would read
+//!   again).
+//! - **Memory stays bounded.** A slice starts only on the lowest lane's day or the next, so a
+//!   tenant writes into three days at most at a time, and each running query holds one page.
+//!
+//! Exactly-once does not depend on any of this: the cursor is the lowest point up to which
+//! *every* lane has completed its slices contiguously ([`Schedule::cursor`]), so a stop never
+//! leaves a gap behind the cursor, and ids written beyond it stay in the checkpoint's
+//! `seen_ids`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::checkpoint::LaneCheckpoint;
+
+/// Pages a slice aims at once its lane's density is known: long enough that its short last
+/// page costs little (half a page in 20), short enough that a stop rarely re-reads much.
+pub const TARGET_PAGES: f64 = 20.0;
+/// Records per full page (`$top`).
+pub const PAGE_ROWS: f64 = 1000.0;
+/// Queries that must run together to keep the budget full when pages are slow: with 5
+/// requests per 10 s and up to 3 s per page, two are busy and a third covers the spread.
+pub const MIN_QUERIES_IN_FLIGHT: usize = 3;
+/// The longest first slice of a lane whose density is unknown: a lane's window is cut into
+/// [`MIN_QUERIES_IN_FLIGHT`] parts (shared among the lanes) of at most this length.
+const MAX_PROBE: TimeDelta = TimeDelta::days(1);
+const MIN_SLICE: TimeDelta = TimeDelta::minutes(1);
+const MAX_SLICE: TimeDelta = TimeDelta::days(7);
+
+/// Where a lane starts in this pull.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneStart {
+    /// The lane's name in the checkpoint (the sign-in event type, or the table).
+    pub key: String,
+    pub start: DateTime<Utc>,
+    /// Remembered from the previous run, if any.
+    pub rows_per_hour: Option<f64>,
+    /// The previous run's budget cut a slice of this lane short: none may be longer than this.
+    pub max_slice: Option<TimeDelta>,
+}
+
+/// Identifies a running slice.
+pub type SliceId = u64;
+
+/// A slice to run: one query of `lane` over `[from, to)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slice {
+    pub id: SliceId,
+    pub lane: usize,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct Lane {
+    /// Key of the density remembered in the checkpoint (the event type, or the table).
+    key: String,
+    /// Everything of this lane before `done` is written.
+    done: DateTime<Utc>,
+    /// Where the lane's next slice starts.
+    next_start: DateTime<Utc>,
+    /// The length of its slices while its density is unknown.
+    probe: TimeDelta,
+    /// Half of the last slice a time budget cut short, until a slice completes.
+    max_slice: Option<TimeDelta>,
+    rows_per_hour: Option<f64>,
+    /// Slices started and not yet folded into `done`, by start.
+    slices: BTreeMap<DateTime<Utc>, Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    to: DateTime<Utc>,
+    /// Pages expected when it started; `None` while the lane's density is unknown.
+    expected_pages: Option<f64>,
+    pages: u64,
+    rows: u64,
+    complete: bool,
+}
+
+/// The plan of one tenant's pull (see the module documentation).
+#[derive(Debug)]
+pub struct Schedule {
+    lanes: Vec<Lane>,
+    end: DateTime<Utc>,
+    max_in_flight: usize,
+    next_id: SliceId,
+    /// Running slice → (lane, start).
+    running: HashMap<SliceId, (usize, DateTime<Utc>)>,
+    started: u64,
+    /// The most records seen in a page that had a nextLink (a full page).
+    largest_page: Option<usize>,
+    /// How long a page of one query takes (latency and pacing), smoothed.
+    page_time: Option<Duration>,
+}
+
+/// What the time budget can still carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Requests at the pacing budget's full pace.
+    pub requests: f64,
+    /// Time left.
+    pub left: Duration,
+}
+
+impl Schedule {
+    /// One lane per [`LaneStart`], each over `[start, end)`.
+    pub fn new(lanes: Vec<LaneStart>, end: DateTime<Utc>, max_in_flight: usize) -> Self {
+        let split = MIN_QUERIES_IN_FLIGHT.div_ceil(lanes.len().max(1)) as i32;
+        let lanes = lanes
+            .into_iter()
+            .map(|l| Lane {
+                key: l.key,
+                done: l.start.min(end),
+                next_start: l.start.min(end),
+                probe: ((end - l.start) / split).clamp(MIN_SLICE, MAX_PROBE),
+                rows_per_hour: l.rows_per_hour.filter(|r| r.is_finite() && *r >= 0.0),
+                max_slice: l.max_slice.map(|m| m.max(MIN_SLICE)),
+                slices: BTreeMap::new(),
+            })
+            .collect();
+        Schedule {
+            lanes,
+            end,
+            max_in_flight: max_in_flight.max(1),
+            next_id: 0,
+            running: HashMap::new(),
+            started: 0,
+            largest_page: None,
+            page_time: None,
+        }
+    }
+
+    /// The next slice to start, if one may start now (`budget`: `None` for no limit). A slice
+    /// gets no more pages than the budget's requests left after the running slices' expected
+    /// pages, and no more than one query can read in the time left at its observed pace. When
+    /// nothing runs, a slice starts whatever the budget says, so every pull makes progress.
+    pub fn next_slice(&mut self, budget: Option<Budget>) -> Option<Slice> {
+        if self.running.len() >= self.max_in_flight {
+            return None;
+        }
+        let free = budget.map(|b| {
+            let by_pace = self.page_time.map_or(f64::INFINITY, |t| b.left.as_secs_f64() / t.as_secs_f64().max(1e-6));
+            (b.requests - self.outstanding_pages()).min(by_pace)
+        });
+        let idle = self.running.is_empty();
+        if !idle && free.is_some_and(|f| f < 1.0) {
+            return None;
+        }
+        // The most lagging lane first; a slice starts only on the lowest lane's day or the
+        // next, so the rows of a tenant land in three days at most and the writer keeps few
+        // files open.
+        let low = self.cursor().date_naive();
+        let horizon = low.succ_opt().unwrap_or(low);
+        let active = self.lanes.iter().filter(|l| l.next_start < self.end).count();
+        let lane = (0..self.lanes.len())
+            .filter(|&i| self.lanes[i].next_start < self.end && self.lanes[i].next_start.date_naive() <= horizon)
+            .min_by_key(|&i| self.lanes[i].next_start)?;
+        let (from, remaining) = (self.lanes[lane].next_start, self.end - self.lanes[lane].next_start);
+        let split = MIN_QUERIES_IN_FLIGHT.div_ceil(active.max(1)) as i32;
+
+        let density = self.lanes[lane].rows_per_hour;
+        let mut length = match density {
+            None => self.lanes[lane].probe,
+            Some(density) => {
+                let mut pages = TARGET_PAGES;
+                // Spread a large backlog over several queries; a small one stays one query.
+                let backlog_pages = density * hours(remaining) / self.page_rows();
+                if backlog_pages > 2.0 * split as f64 {
+                    pages = pages.min(backlog_pages / split as f64);
+                }
+                if let Some(free) = free {
+                    pages = pages.min(free.max(1.0));
+                }
+                let wanted = if density > 0.0 { from_hours(pages * self.page_rows() / density) } else { MAX_SLICE };
+                wanted.clamp(MIN_SLICE, MAX_SLICE)
+            }
+        };
+        if length >= remaining || remaining - length < length / 4 {
+            length = remaining;
+        }
+        if let Some(max) = self.lanes[lane].max_slice {
+            length = length.min(max);
+        }
+        let to = from + length;
+        let expected_pages = density.map(|d| pages_for(d, length, self.page_rows()));
+
+        let id = self.next_id;
+        self.next_id += 1;
+        self.started += 1;
+        let l = &mut self.lanes[lane];
+        l.next_start = to;
+        l.slices.insert(from, Running { to, expected_pages, pages: 0, rows: 0, complete: false });
+        self.running.insert(id, (lane, from));
+        Some(Slice { id, lane, from, to })
+    }
+
+    /// A page of slice `id` arrived with `rows` records, `elapsed` after the query's previous
+    /// page (or its start); `more` when it has a nextLink. A slice that already holds more
+    /// rows than its lane's density says raises the density at once (a burst of sign-ins), so
+    /// the lane's next slices are shorter.
+    pub fn page(&mut self, id: SliceId, rows: usize, more: bool, elapsed: Duration) {
+        self.page_time = Some(match self.page_time {
+            Some(t) => t.mul_f64(0.8) + elapsed.mul_f64(0.2),
+            None => elapsed,
+        });
+        if more && rows > 0 {
+            // Graph's pages may be shorter than `$top` mid-result: the largest page seen with a
+            // nextLink is the page size this tenant gets.
+            self.largest_page = Some(self.largest_page.map_or(rows, |n| n.max(rows)));
+        }
+        let Some((lane, from)) = self.running.get(&id).copied() else {
+            return;
+        };
+        let l = &mut self.lanes[lane];
+        let Some(r) = l.slices.get_mut(&from) else {
+            return;
+        };
+        r.pages += 1;
+        r.rows += rows as u64;
+        let seen = r.rows as f64 / hours(r.to - from).max(1.0 / 3600.0);
+        if l.rows_per_hour.is_some_and(|d| d < seen) {
+            l.rows_per_hour = Some(seen);
+        }
+    }
+
+    /// The pull stops before its slices are done (time budget). A lane whose slice was cut
+    /// short may start slices of at most half that length in the next run (and gets at least
+    /// twice the density the slice showed: it held more than was read), so a slice too long
+    /// for one run's budget is not read again and again, never completed.
+    pub fn stop(&mut self) {
+        for l in &mut self.lanes {
+            for (from, r) in l.slices.iter().filter(|(_, r)| !r.complete) {
+                let length = r.to - *from;
+                let half = (length / 2).max(MIN_SLICE);
+                l.max_slice = Some(l.max_slice.map_or(half, |m| m.min(half)));
+                if r.rows > 0 {
+                    let at_least = 2.0 * r.rows as f64 / hours(length).max(1.0 / 3600.0);
+                    l.rows_per_hour = Some(l.rows_per_hour.map_or(at_least, |d| d.max(at_least)));
+                }
+            }
+        }
+    }
+
+    /// Slice `id` read its last page: its lane's density is measured again, and the lane's
+    /// `done` moves over every slice completed without a gap.
+    pub fn complete(&mut self, id: SliceId) {
+        let Some((lane, from)) = self.running.remove(&id) else {
+            return;
+        };
+        let l = &mut self.lanes[lane];
+        // A slice of this lane fits a run again.
+        l.max_slice = None;
+        if let Some(r) = l.slices.get_mut(&from) {
+            r.complete = true;
+            // At least one row per slice, so an empty slice still yields a finite length.
+            l.rows_per_hour = Some(r.rows.max(1) as f64 / hours(r.to - from).max(1.0 / 3600.0));
+        }
+        while let Some(entry) = l.slices.first_entry() {
+            if !entry.get().complete {
+                break;
+            }
+            l.done = entry.get().to;
+            entry.remove();
+        }
+    }
+
+    /// Pages the running slices are still expected to need.
+    pub fn outstanding_pages(&self) -> f64 {
+        self.lanes
+            .iter()
+            .flat_map(|l| l.slices.values())
+            .filter(|r| !r.complete)
+            .map(|r| match r.expected_pages {
+                Some(expected) => (expected - r.pages as f64).max(1.0),
+                None => 1.0,
+            })
+            .sum()
+    }
+
+    /// Records in a full page: `$top` until pages show otherwise.
+    fn page_rows(&self) -> f64 {
+        self.largest_page.map_or(PAGE_ROWS, |n| n as f64)
+    }
+
+    /// Everything before this instant is written in every lane.
+    pub fn cursor(&self) -> DateTime<Utc> {
+        self.lanes.iter().map(|l| l.done).min().unwrap_or(self.end)
+    }
+
+    /// Every lane is done to the end of the window.
+    pub fn finished(&self) -> bool {
+        self.cursor() >= self.end
+    }
+
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Slices started so far (= first-page queries).
+    pub fn slices_started(&self) -> u64 {
+        self.started
+    }
+
+    /// The lane of a running slice and its bounds.
+    pub fn bounds(&self, id: SliceId) -> Option<(usize, DateTime<Utc>, DateTime<Utc>)> {
+        let (lane, from) = *self.running.get(&id)?;
+        Some((lane, from, self.lanes[lane].slices.get(&from)?.to))
+    }
+
+    /// Each lane's progress and density, for the checkpoint.
+    pub fn lanes(&self) -> BTreeMap<String, LaneCheckpoint> {
+        self.lanes
+            .iter()
+            .map(|l| {
+                let checkpoint = LaneCheckpoint {
+                    cursor: l.done,
+                    rows_per_hour: l.rows_per_hour,
+                    max_slice_secs: l.max_slice.map(|m| m.num_seconds()),
+                };
+                (l.key.clone(), checkpoint)
+            })
+            .collect()
+    }
+}
+
+fn hours(d: TimeDelta) -> f64 {
+    d.num_milliseconds() as f64 / 3_600_000.0
+}
+
+fn from_hours(h: f64) -> TimeDelta {
+    // Bounded: callers clamp the result to [MIN_SLICE, MAX_SLICE].
+    TimeDelta::milliseconds((h.min(24.0 * 365.0) * 3_600_000.0) as i64)
+}
+
+fn pages_for(rows_per_hour: f64, length: TimeDelta, page_rows: f64) -> f64 {
+    (rows_per_hour * hours(length) / page_rows).ceil().max(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn budget(requests: f64) -> Budget {
+        Budget { requests, left: Duration::from_secs(600) }
+    }
+
+    fn lanes(n: usize, start: &str, rows_per_hour: Option<f64>) -> Vec<LaneStart> {
+        (0..n).map(|i| LaneStart { key: format!("lane{i}"), start: t(start), rows_per_hour, max_slice: None }).collect()
+    }
+
+    #[test]
+    fn an_unknown_lane_is_cut_into_parts_then_sized_to_its_density() {
+        // One lane, 30 hours: three parts of 10 hours run side by side.
+        let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", None), t("2026-11-02T06:00:00Z"), 5);
+        let parts: Vec<Slice> = std::iter::from_fn(|| s.next_slice(None)).collect();
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.to - p.from == TimeDelta::hours(10)), "{parts:?}");
+        assert_eq!(parts[2].to, t("2026-11-02T06:00:00Z"));
+        s.page(parts[0].id, 1000, true, Duration::from_secs(1));
+        s.page(parts[0].id, 200, false, Duration::from_secs(1));
+        s.complete(parts[0].id);
+        assert_eq!(s.cursor(), t("2026-11-01T10:00:00Z"));
+        assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 120.0).abs() < 1e-9);
+
+        // Four lanes of three days: one part each of at most a day.
+        let mut s = Schedule::new(lanes(4, "2026-11-01T00:00:00Z", None), t("2026-11-04T00:00:00Z"), 5);
+        let first = s.next_slice(None).unwrap();
+        assert_eq!(first.to - first.from, TimeDelta::days(1));
+    }
+
+    #[test]
+    fn a_known_density_sizes_slices_and_spreads_a_large_backlog() {
+        // 1,200 rows an hour and 28 hours: ~34 pages of backlog over three queries (~11 pages
+        // each), not one query of 20 pages and a long tail.
+        let mut s = Schedule::new(lanes(1, "2026-11-01T02:00:00Z", Some(1200.0)), t("2026-11-02T06:00:00Z"), 5);
+        let next = s.next_slice(None).unwrap();
+        let pages = 1200.0 * hours(next.to - next.from) / 1000.0;
+        assert!((10.0..=12.0).contains(&pages), "{pages} pages");
+        // Dense: 20 pages a slice.
+        let mut s = Schedule::new(lanes(4, "2026-11-01T00:00:00Z", Some(60_000.0)), t("2026-11-02T00:00:00Z"), 5);
+        let next = s.next_slice(None).unwrap();
+        assert_eq!(next.to - next.from, TimeDelta::minutes(20));
+    }
+
+    #[test]
+    fn a_quiet_lane_takes_its_whole_window_in_one_query() {
+        let (start, end) = (t("2026-11-01T10:00:00Z"), t("2026-11-01T11:15:00Z"));
+        let mut s = Schedule::new(lanes(1, "2026-11-01T10:00:00Z", Some(80.0)), end, 5);
+        let only = s.next_slice(None).unwrap();
+        assert_eq!((only.from, only.to), (start, end));
+        assert!(s.next_slice(None).is_none());
+        s.complete(only.id);
+        assert!(s.finished());
+        // Without a remembered density, four lanes' 75-minute window is one query each.
+        let mut s = Schedule::new(lanes(4, "2026-11-01T10:00:00Z", None), end, 5);
+        let slices: Vec<Slice> = std::iter::from_fn(|| s.next_slice(None)).collect();
+        assert_eq!(slices.len(), 4);
+        assert!(slices.iter().all(|x| (x.from, x.to) == (start, end)));
+    }
+
+    #[test]
+    fn the_cursor_moves_only_over_slices_completed_without_a_gap_in_every_lane() {
+        let start = t("2026-11-01T00:00:00Z");
+        let mut s = Schedule::new(lanes(2, "2026-11-01T00:00:00Z", Some(60_000.0)), t("2026-11-01T06:00:00Z"), 4);
+        let a = s.next_slice(None).unwrap();
+        let b = s.next_slice(None).unwrap();
+        let c = s.next_slice(None).unwrap();
+        assert_eq!((a.lane, b.lane, c.lane), (0, 1, 0), "the most lagging lane first");
+        assert_eq!(c.from, a.to);
+        s.complete(c.id);
+        s.complete(b.id);
+        assert_eq!(s.cursor(), start, "lane 0 has a gap before c");
+        s.complete(a.id);
+        assert_eq!(s.cursor(), b.to.min(c.to));
+        assert!(!s.finished());
+        // Each lane's own progress goes to the checkpoint: lane 0 is done to the end of c.
+        assert_eq!(s.lanes()["lane0"].cursor, c.to);
+        assert_eq!(s.lanes()["lane1"].cursor, b.to);
+    }
+
+    #[test]
+    fn near_the_end_of_the_budget_slices_shrink_and_then_none_starts() {
+        let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(60_000.0)), t("2026-11-03T00:00:00Z"), 5);
+        let first = s.next_slice(Some(budget(100.0))).unwrap();
+        assert_eq!(pages_for(60_000.0, first.to - first.from, PAGE_ROWS), TARGET_PAGES);
+        // 25 requests left, 20 expected by the running slice: the next gets 5 pages' worth.
+        let second = s.next_slice(Some(budget(25.0))).unwrap();
+        assert_eq!(pages_for(60_000.0, second.to - second.from, PAGE_ROWS), 5.0);
+        // Nothing left after what runs: nothing starts...
+        assert!(s.next_slice(Some(budget(20.0))).is_none());
+        // ...unless nothing runs at all.
+        s.complete(first.id);
+        s.complete(second.id);
+        assert!(s.next_slice(Some(budget(0.0))).is_some());
+    }
+
+    #[test]
+    fn a_lane_ahead_of_the_others_starts_where_it_stood() {
+        let mut starts = lanes(2, "2026-11-01T00:00:00Z", Some(10.0));
+        starts[1].start = t("2026-11-01T05:00:00Z");
+        let mut s = Schedule::new(starts, t("2026-11-01T06:00:00Z"), 5);
+        let a = s.next_slice(None).unwrap();
+        let b = s.next_slice(None).unwrap();
+        assert_eq!((a.lane, a.from, b.lane, b.from), (0, t("2026-11-01T00:00:00Z"), 1, t("2026-11-01T05:00:00Z")));
+        s.complete(b.id);
+        assert_eq!(s.cursor(), t("2026-11-01T00:00:00Z"));
+        s.complete(a.id);
+        assert!(s.finished());
+    }
+
+    #[test]
+    fn a_burst_shortens_the_slices_that_follow() {
+        let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), t("2026-11-03T00:00:00Z"), 5);
+        let first = s.next_slice(None).unwrap();
+        assert_eq!(first.to - first.from, TimeDelta::hours(16), "a 48-page backlog over three queries");
+        // The slice turns out to hold far more: 30 full pages and not done.
+        for _ in 0..30 {
+            s.page(first.id, 1000, true, Duration::from_secs(1));
+        }
+        let dense = s.lanes()["lane0"].rows_per_hour.unwrap();
+        assert!(dense >= 30_000.0 / 16.0, "{dense}");
+        let next = s.next_slice(None).unwrap();
+        assert!(next.to - next.from <= TimeDelta::hours(11), "{next:?}");
+    }
+
+    #[test]
+    fn a_slice_cut_by_the_budget_is_at_most_half_as_long_next_time_and_slow_pages_shrink_slices() {
+        let start = "2026-11-01T00:00:00Z";
+        let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 1);
+        let cut = s.next_slice(None).unwrap();
+        for _ in 0..4 {
+            s.page(cut.id, 1000, true, Duration::from_millis(500));
+        }
+        s.stop();
+        let lane = s.lanes()["lane0"].clone();
+        assert_eq!(lane.max_slice_secs, Some((cut.to - cut.from).num_seconds() / 2));
+        let mut next_run = Schedule::new(
+            vec![LaneStart {
+                key: "lane0".into(),
+                start: t(start),
+                rows_per_hour: lane.rows_per_hour,
+                max_slice: lane.max_slice_secs.map(TimeDelta::seconds),
+            }],
+            t("2026-11-03T00:00:00Z"),
+            1,
+        );
+        // Even with all the budget in the world, the next slice is at most half as long.
+        let again = next_run.next_slice(None).unwrap();
+        assert!(again.to - again.from <= (cut.to - cut.from) / 2, "{again:?} after {cut:?}");
+        next_run.complete(again.id);
+        assert_eq!(next_run.lanes()["lane0"].max_slice_secs, None, "a completed slice lifts the cap");
+
+        // Pages that take 2 s each: 10 s left carry 5 pages of one query, whatever the pacer.
+        let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 2);
+        let first = s.next_slice(None).unwrap();
+        s.page(first.id, 1000, true, Duration::from_secs(2));
+        let slow = s.next_slice(Some(Budget { requests: 100.0, left: Duration::from_secs(10) })).unwrap();
+        assert_eq!(pages_for(1000.0, slow.to - slow.from, PAGE_ROWS), 5.0);
+    }
+
+    #[test]
+    fn slices_start_no_later_than_the_day_after_the_lowest_lane() {
+        let mut both = lanes(2, "2026-11-01T00:00:00Z", Some(1.0e9));
+        both[1].rows_per_hour = Some(1.0);
+        let mut s = Schedule::new(both, t("2026-11-05T00:00:00Z"), 10);
+        let dense = s.next_slice(None).unwrap();
+        assert_eq!(dense.lane, 0);
+        assert!(dense.to - dense.from <= TimeDelta::minutes(2));
+        let quiet = s.next_slice(None).unwrap();
+        assert_eq!(quiet.lane, 1);
+        s.complete(quiet.id);
+        // The quiet lane is done; the dense lane still sits on day one, so slices keep coming
+        // from it, all starting on day one.
+        while let Some(next) = s.next_slice(None) {
+            assert_eq!(next.lane, 0, "{next:?}");
+            assert!(next.from.date_naive() <= dense.from.date_naive().succ_opt().unwrap(), "{next:?}");
+        }
+    }
+}
