@@ -164,6 +164,9 @@ async fn auditlake(shape: &Shape, latency: Duration, now: DateTime<Utc>) -> anyh
     if let Some(ago) = shape.cursor_before {
         let summary = pipeline::run(&source, &lake, &RunRequest::new(Some(now - ago), "previous")).await?;
         anyhow::ensure!(summary.units_failed == 0, "{}", summary.failure_message());
+        // The routine run comes 15 minutes later: the previous run's requests have left
+        // Graph's 10-second window (and the pacer's).
+        tokio::time::sleep(Duration::from_millis(10_500)).await;
     }
     let before = fake.stats();
     let started = Instant::now();
@@ -173,7 +176,18 @@ async fn auditlake(shape: &Shape, latency: Duration, now: DateTime<Utc>) -> anyh
         let summary: RunSummary = pipeline::run(&source, &lake, &RunRequest::new(Some(now), format!("bench-{runs}"))).await?;
         anyhow::ensure!(summary.units_failed == 0, "{}", summary.failure_message());
         rows += summary.rows;
-        requests += summary.units[0].detail.as_ref().and_then(|d| d["requests"].as_u64()).unwrap_or_default();
+        let detail = summary.units[0].detail.clone().unwrap_or_default();
+        requests += detail["requests"].as_u64().unwrap_or_default();
+        eprintln!(
+            "  {} {}: run {runs}: {} rows, {} requests, {} queries, {} duplicates skipped, {:.1} s",
+            shape.name,
+            latency.as_secs(),
+            summary.rows,
+            detail["requests"],
+            detail["queries"],
+            detail["skipped_duplicates"],
+            summary.duration_ms as f64 / 1000.0
+        );
         if !summary.more_to_do || runs > 50 {
             break;
         }

@@ -471,7 +471,7 @@ async fn faults_while_several_slices_of_one_lane_are_in_flight_lose_nothing() {
     assert_eq!(stats.faults_served, 5, "{stats:?}");
     assert!(stats.max_requests_in_flight >= 2, "slices ran side by side: {stats:?}");
     let detail = summary.units[0].detail.as_ref().unwrap();
-    assert!(detail["queries"].as_u64().unwrap() >= 3, "{detail}");
+    assert!(detail["queries"].as_u64().unwrap() >= 2, "{detail}");
 
     // The next run finds nothing new and writes nothing twice.
     let again = run(&source, &h.lake, t + Span::minutes(15), "r2").await;

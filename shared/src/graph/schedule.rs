@@ -39,9 +39,10 @@ use crate::checkpoint::LaneCheckpoint;
 pub const TARGET_PAGES: f64 = 20.0;
 /// Records per full page (`$top`).
 pub const PAGE_ROWS: f64 = 1000.0;
-/// Queries that must run together to keep the budget full when pages are slow: with 5
-/// requests per 10 s and up to 3 s per page, two are busy and a third covers the spread.
-pub const MIN_QUERIES_IN_FLIGHT: usize = 3;
+/// Queries that must run together to keep the budget full when pages are slow: at 5
+/// requests per 10 s and 3 s per page, two. More would only add short last pages: every
+/// query costs half a page on average.
+pub const MIN_QUERIES_IN_FLIGHT: usize = 2;
 /// The longest first slice of a lane whose density is unknown: a lane's window is cut into
 /// [`MIN_QUERIES_IN_FLIGHT`] parts (shared among the lanes) of at most this length.
 const MAX_PROBE: TimeDelta = TimeDelta::days(1);
@@ -109,6 +110,7 @@ pub struct Schedule {
     /// Running slice → (lane, start).
     running: HashMap<SliceId, (usize, DateTime<Utc>)>,
     started: u64,
+    completed: u64,
     /// The most records seen in a page that had a nextLink (a full page).
     largest_page: Option<usize>,
     /// How long a page of one query takes (latency and pacing), smoothed.
@@ -147,6 +149,7 @@ impl Schedule {
             next_id: 0,
             running: HashMap::new(),
             started: 0,
+            completed: 0,
             largest_page: None,
             page_time: None,
         }
@@ -164,8 +167,12 @@ impl Schedule {
             let by_pace = self.page_time.map_or(f64::INFINITY, |t| b.left.as_secs_f64() / t.as_secs_f64().max(1e-6));
             (b.requests - self.outstanding_pages()).min(by_pace)
         });
-        let idle = self.running.is_empty();
-        if !idle && free.is_some_and(|f| f < 1.0) {
+        // With nothing running and nothing done yet, a slice starts whatever the budget says:
+        // every pull makes progress.
+        let idle = self.running.is_empty() && self.completed == 0;
+        // A slice of p pages' worth of rows costs ⌈p⌉ requests, more when the rows are not
+        // spread evenly: keep half a request in hand.
+        if !idle && (free.is_some_and(|f| f < 1.5) || (self.running.is_empty() && free.is_some_and(|f| f < 1.0))) {
             return None;
         }
         // The most lagging lane first; a slice starts only on the lowest lane's day or the
@@ -174,36 +181,54 @@ impl Schedule {
         let low = self.cursor().date_naive();
         let horizon = low.succ_opt().unwrap_or(low);
         let active = self.lanes.iter().filter(|l| l.next_start < self.end).count();
+        // While a lane's density is unknown, one part of it runs at a time unless the lane has
+        // to be split for concurrency: a second blind part could not be sized to the budget.
+        let split = MIN_QUERIES_IN_FLIGHT.div_ceil(active.max(1));
+        let probing = |l: &Lane| l.rows_per_hour.is_none() && split == 1 && l.slices.values().any(|r| !r.complete);
         let lane = (0..self.lanes.len())
-            .filter(|&i| self.lanes[i].next_start < self.end && self.lanes[i].next_start.date_naive() <= horizon)
+            .filter(|&i| {
+                let l = &self.lanes[i];
+                l.next_start < self.end && l.next_start.date_naive() <= horizon && !probing(l)
+            })
             .min_by_key(|&i| self.lanes[i].next_start)?;
         let (from, remaining) = (self.lanes[lane].next_start, self.end - self.lanes[lane].next_start);
-        let split = MIN_QUERIES_IN_FLIGHT.div_ceil(active.max(1)) as i32;
+        let split = split as i32;
 
         let density = self.lanes[lane].rows_per_hour;
-        let mut length = match density {
-            None => self.lanes[lane].probe,
+        let page_rows = self.page_rows();
+        let length_for = |pages: f64, density: f64| {
+            let wanted = if density > 0.0 { from_hours(pages * page_rows / density) } else { MAX_SLICE };
+            wanted.clamp(MIN_SLICE, MAX_SLICE)
+        };
+        let (mut length, budget_cap) = match density {
+            None => (self.lanes[lane].probe, None),
             Some(density) => {
                 let mut pages = TARGET_PAGES;
                 // Spread a large backlog over several queries; a small one stays one query.
-                let backlog_pages = density * hours(remaining) / self.page_rows();
+                let backlog_pages = density * hours(remaining) / page_rows;
                 if backlog_pages > 2.0 * split as f64 {
                     pages = pages.min(backlog_pages / split as f64);
                 }
-                if let Some(free) = free {
-                    pages = pages.min(free.max(1.0));
-                }
-                let wanted = if density > 0.0 { from_hours(pages * self.page_rows() / density) } else { MAX_SLICE };
-                wanted.clamp(MIN_SLICE, MAX_SLICE)
+                let cap = free.map(|free| (free - 0.5).max(1.0));
+                let cap_length = cap.filter(|c| *c < pages).map(|c| length_for(c, density));
+                (length_for(pages.min(cap.unwrap_or(f64::INFINITY)), density), cap_length)
             }
         };
         if length >= remaining || remaining - length < length / 4 {
             length = remaining;
         }
+        // The tail joins only when the budget can carry it.
+        if let Some(cap) = budget_cap {
+            length = length.min(cap);
+        }
         if let Some(max) = self.lanes[lane].max_slice {
             length = length.min(max);
         }
-        let to = from + length;
+        // Whole milliseconds: the lake keeps times to the millisecond and Graph's filters are
+        // written to the millisecond, so a boundary inside a millisecond could drop a record
+        // that both neighbouring slices leave to the other.
+        let length = TimeDelta::milliseconds(length.num_milliseconds().max(1));
+        let to = (from + length).min(self.end);
         let expected_pages = density.map(|d| pages_for(d, length, self.page_rows()));
 
         let id = self.next_id;
@@ -251,7 +276,8 @@ impl Schedule {
     /// for one run's budget is not read again and again, never completed.
     pub fn stop(&mut self) {
         for l in &mut self.lanes {
-            for (from, r) in l.slices.iter().filter(|(_, r)| !r.complete) {
+            // A slice cut before its first page says nothing about its length.
+            for (from, r) in l.slices.iter().filter(|(_, r)| !r.complete && r.pages > 0) {
                 let length = r.to - *from;
                 let half = (length / 2).max(MIN_SLICE);
                 l.max_slice = Some(l.max_slice.map_or(half, |m| m.min(half)));
@@ -270,6 +296,7 @@ impl Schedule {
             return;
         };
         let l = &mut self.lanes[lane];
+        self.completed += 1;
         // A slice of this lane fits a run again.
         l.max_slice = None;
         if let Some(r) = l.slices.get_mut(&from) {
@@ -376,32 +403,34 @@ mod tests {
 
     #[test]
     fn an_unknown_lane_is_cut_into_parts_then_sized_to_its_density() {
-        // One lane, 30 hours: three parts of 10 hours run side by side.
+        // One lane, 30 hours: two parts of 15 hours run side by side.
         let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", None), t("2026-11-02T06:00:00Z"), 5);
         let parts: Vec<Slice> = std::iter::from_fn(|| s.next_slice(None)).collect();
-        assert_eq!(parts.len(), 3);
-        assert!(parts.iter().all(|p| p.to - p.from == TimeDelta::hours(10)), "{parts:?}");
-        assert_eq!(parts[2].to, t("2026-11-02T06:00:00Z"));
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| p.to - p.from == TimeDelta::hours(15)), "{parts:?}");
+        assert_eq!(parts[1].to, t("2026-11-02T06:00:00Z"));
         s.page(parts[0].id, 1000, true, Duration::from_secs(1));
         s.page(parts[0].id, 200, false, Duration::from_secs(1));
         s.complete(parts[0].id);
-        assert_eq!(s.cursor(), t("2026-11-01T10:00:00Z"));
-        assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 120.0).abs() < 1e-9);
+        assert_eq!(s.cursor(), t("2026-11-01T15:00:00Z"));
+        assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 80.0).abs() < 1e-9);
 
-        // Four lanes of three days: one part each of at most a day.
+        // Four lanes of three days: one part each of at most a day, one at a time per lane
+        // while its density is unknown.
         let mut s = Schedule::new(lanes(4, "2026-11-01T00:00:00Z", None), t("2026-11-04T00:00:00Z"), 5);
-        let first = s.next_slice(None).unwrap();
-        assert_eq!(first.to - first.from, TimeDelta::days(1));
+        let first: Vec<Slice> = std::iter::from_fn(|| s.next_slice(None)).collect();
+        assert_eq!(first.len(), 4);
+        assert!(first.iter().all(|p| p.to - p.from == TimeDelta::days(1)), "{first:?}");
     }
 
     #[test]
     fn a_known_density_sizes_slices_and_spreads_a_large_backlog() {
-        // 1,200 rows an hour and 28 hours: ~34 pages of backlog over three queries (~11 pages
-        // each), not one query of 20 pages and a long tail.
+        // 1,200 rows an hour and 28 hours: ~34 pages of backlog over two queries (~17 pages
+        // each), not one query of 20 pages and a short tail.
         let mut s = Schedule::new(lanes(1, "2026-11-01T02:00:00Z", Some(1200.0)), t("2026-11-02T06:00:00Z"), 5);
         let next = s.next_slice(None).unwrap();
         let pages = 1200.0 * hours(next.to - next.from) / 1000.0;
-        assert!((10.0..=12.0).contains(&pages), "{pages} pages");
+        assert!((16.0..=17.5).contains(&pages), "{pages} pages");
         // Dense: 20 pages a slice.
         let mut s = Schedule::new(lanes(4, "2026-11-01T00:00:00Z", Some(60_000.0)), t("2026-11-02T00:00:00Z"), 5);
         let next = s.next_slice(None).unwrap();
@@ -454,10 +483,12 @@ mod tests {
         assert_eq!(pages_for(60_000.0, second.to - second.from, PAGE_ROWS), 5.0);
         // Nothing left after what runs: nothing starts...
         assert!(s.next_slice(Some(budget(20.0))).is_none());
-        // ...unless nothing runs at all.
         s.complete(first.id);
         s.complete(second.id);
-        assert!(s.next_slice(Some(budget(0.0))).is_some());
+        assert!(s.next_slice(Some(budget(0.0))).is_none(), "this pull made progress; the next run goes on");
+        // A pull that has done nothing yet starts one slice whatever the budget says.
+        let mut fresh = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(60_000.0)), t("2026-11-03T00:00:00Z"), 5);
+        assert!(fresh.next_slice(Some(budget(0.0))).is_some());
     }
 
     #[test]
@@ -478,15 +509,16 @@ mod tests {
     fn a_burst_shortens_the_slices_that_follow() {
         let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), t("2026-11-03T00:00:00Z"), 5);
         let first = s.next_slice(None).unwrap();
-        assert_eq!(first.to - first.from, TimeDelta::hours(16), "a 48-page backlog over three queries");
+        assert_eq!(first.to - first.from, TimeDelta::hours(20), "20 pages at 1,000 rows an hour");
         // The slice turns out to hold far more: 30 full pages and not done.
         for _ in 0..30 {
             s.page(first.id, 1000, true, Duration::from_secs(1));
         }
         let dense = s.lanes()["lane0"].rows_per_hour.unwrap();
-        assert!(dense >= 30_000.0 / 16.0, "{dense}");
+        assert!(dense >= 30_000.0 / 20.0, "{dense}");
         let next = s.next_slice(None).unwrap();
-        assert!(next.to - next.from <= TimeDelta::hours(11), "{next:?}");
+        assert!(next.to - next.from <= TimeDelta::minutes(13 * 60 + 20), "20 pages at 1,500 an hour: {next:?}");
+        assert!(s.lanes()["lane0"].rows_per_hour.unwrap() >= 30_000.0 / 20.0);
     }
 
     #[test]

@@ -132,13 +132,13 @@ impl GraphSource {
     /// The pages of one query, following nextLinks; restarts from the first page when a
     /// nextLink's skip token keeps failing (safe: ids are deduplicated), counting restarts in
     /// `restarts`.
-    fn pages<'a>(
-        &'a self,
-        tenant: &'a str,
+    fn pages(
+        client: Arc<GraphClient>,
+        tenant: String,
         first: String,
         context: Option<String>,
-        restarts: &'a AtomicU64,
-    ) -> BoxStream<'a, Result<(Option<String>, Page), GraphError>> {
+        restarts: Arc<AtomicU64>,
+    ) -> BoxStream<'static, Result<(Option<String>, Page), GraphError>> {
         struct State {
             next: Option<String>,
             first: String,
@@ -146,11 +146,11 @@ impl GraphSource {
         }
         let state = State { next: Some(first.clone()), first, restarts: 0 };
         futures::stream::unfold(state, move |mut s| {
-            let context = context.clone();
+            let (client, tenant, context, restarts) = (client.clone(), tenant.clone(), context.clone(), restarts.clone());
             async move {
                 loop {
                     let url = s.next.take()?;
-                    match self.client.get_page(tenant, &url).await {
+                    match client.get_page(&tenant, &url).await {
                         Ok(page) => {
                             s.next = page.next_link.clone();
                             return Some((Ok((context, page)), s));
@@ -159,7 +159,7 @@ impl GraphSource {
                             s.restarts += 1;
                             restarts.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(
-                                tenant,
+                                tenant = %tenant,
                                 restarts = s.restarts,
                                 "skip token keeps failing; restarting the query from its first page"
                             );
@@ -172,6 +172,26 @@ impl GraphSource {
         })
         .boxed()
     }
+}
+
+/// Runs `events` in a task of its own, one page ahead of the consumer: a query's next request
+/// goes out while its page before is mapped and written (which would otherwise hold the query,
+/// and the tenant's pacing budget, idle). At most one page waits per query.
+fn prefetched(fetchers: &mut tokio::task::JoinSet<()>, mut events: BoxStream<'static, Event>) -> BoxStream<'static, Event> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    fetchers.spawn(async move {
+        while let Some(event) = events.next().await {
+            if tx.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) }).boxed()
+}
+
+fn whole_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::DurationRound;
+    t.duration_trunc(chrono::TimeDelta::milliseconds(1)).unwrap_or(t)
 }
 
 /// Graph's filter timestamp form: `2026-11-28T10:00:00.123Z`.
@@ -234,11 +254,14 @@ impl Source for GraphSource {
 
     fn plan(&self, unit: &str, checkpoint: Option<&Checkpoint>, request: &RunRequest) -> Plan {
         let s = &self.settings;
-        let end = request.event_time - s.lag;
-        let earliest = request.event_time - s.retention;
+        // Window bounds (and so every slice boundary) fall on whole milliseconds, the
+        // precision of the lake's times and of the filters sent to Graph.
+        let event_time = whole_millis(request.event_time);
+        let end = event_time - s.lag;
+        let earliest = event_time - s.retention;
         let start = match checkpoint {
-            Some(c) => c.cursor - s.overlap,
-            None => request.event_time - s.initial_lookback,
+            Some(c) => whole_millis(c.cursor) - s.overlap,
+            None => event_time - s.initial_lookback,
         };
         if start < earliest {
             tracing::warn!(tenant = unit, wanted = %start, earliest = %earliest, "window start is beyond Graph's retention; records older than the retention are gone");
@@ -286,7 +309,9 @@ impl Source for GraphSource {
             out.claim(dt);
         }
 
-        let query_restarts = AtomicU64::new(0);
+        let query_restarts = Arc::new(AtomicU64::new(0));
+        // The tasks that fetch pages; dropping the set (at the end, or on a stop) aborts them.
+        let mut fetchers = tokio::task::JoinSet::new();
         // A lane that was ahead of the others starts where it stood (less the overlap).
         let remembered = checkpoint.map(|c| c.lanes.clone()).unwrap_or_default();
         let lanes = self
@@ -319,16 +344,14 @@ impl Source for GraphSource {
                 let (url, context) = self.query(slice.lane, slice.from, slice.to);
                 let id = slice.id;
                 let mut last = tokio::time::Instant::now();
-                running.push(
-                    self.pages(tenant, url, context, &query_restarts)
-                        .map(move |page| {
-                            let now = tokio::time::Instant::now();
-                            let elapsed = now - std::mem::replace(&mut last, now);
-                            Event::Page(id, elapsed, page)
-                        })
-                        .chain(futures::stream::once(async move { Event::Done(id) }))
-                        .boxed(),
-                );
+                let pages = Self::pages(self.client.clone(), tenant.to_string(), url, context, query_restarts.clone())
+                    .map(move |page| {
+                        let now = tokio::time::Instant::now();
+                        let elapsed = now - std::mem::replace(&mut last, now);
+                        Event::Page(id, elapsed, page)
+                    })
+                    .chain(futures::stream::once(async move { Event::Done(id) }));
+                running.push(prefetched(&mut fetchers, pages.boxed()));
             }
             // The budget is checked at page boundaries: a request still waiting is dropped.
             let event = match tokio::time::timeout_at(deadline, running.next()).await {
@@ -374,6 +397,7 @@ impl Source for GraphSource {
             }
         }
         drop(running);
+        drop(fetchers);
         let more_to_do = more_to_do || !schedule.finished();
         // Lane cursors never move back (a lane that re-scanned its overlap and stopped ends
         // before where it stood); the unit's cursor is the lowest lane's.
