@@ -58,6 +58,19 @@ pub struct LaneCheckpoint {
     /// time budget cut short, so a slice too long for one run is never read again and again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_slice_secs: Option<i64>,
+    /// The slice at `cursor` that the time budget cut short, with the link to its next page:
+    /// the next run goes on from there instead of reading its first pages again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeSlice>,
+}
+
+/// A query to go on with: the slice `[from, to)` and the nextLink where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeSlice {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub next_link: String,
 }
 
 /// The version a checkpoint was loaded at; pass it back to [`CheckpointStore::save`].

@@ -272,16 +272,18 @@ async fn a_three_day_outage_is_caught_up_over_several_budgeted_runs() {
 
     let during = h.add_signins("d", 6000, t - Span::days(3) - Span::minutes(5), t - Span::minutes(5));
     let budgeted = h.signins(WindowSettings { time_budget: Duration::from_millis(250), ..settings() });
-    let mut runs = 0;
+    let (mut runs, mut resumed) = (0, 0);
     loop {
         runs += 1;
         let summary = run(&budgeted, &h.lake, t + Span::minutes(runs), &format!("catch-up-{runs}")).await;
+        resumed += summary.units[0].detail.as_ref().unwrap()["resumed"].as_u64().unwrap();
         if !summary.more_to_do {
             break;
         }
         assert!(runs < 60, "catch-up does not finish");
     }
     assert!(runs > 2, "the budget split the catch-up ({runs} runs)");
+    assert!(resumed > 0, "a run went on with a query the one before had to leave");
     h.assert_lake_equals("entra_signins", &[before, during].concat()).await;
 }
 

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::checkpoint::LaneCheckpoint;
+use crate::checkpoint::{LaneCheckpoint, ResumeSlice};
 
 /// Pages a slice aims at once its lane's density is known: long enough that its short last
 /// page costs little (half a page in 20), short enough that a stop rarely re-reads much.
@@ -59,6 +59,8 @@ pub struct LaneStart {
     pub rows_per_hour: Option<f64>,
     /// The previous run's budget cut a slice of this lane short: none may be longer than this.
     pub max_slice: Option<TimeDelta>,
+    /// ... or, when it left the link to the slice's next page, go on with it.
+    pub resume: Option<ResumeSlice>,
 }
 
 /// Identifies a running slice.
@@ -71,6 +73,8 @@ pub struct Slice {
     pub lane: usize,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+    /// Go on from this nextLink (a slice the previous run's budget cut short).
+    pub resume_link: Option<String>,
 }
 
 #[derive(Debug)]
@@ -85,6 +89,8 @@ struct Lane {
     probe: TimeDelta,
     /// Half of the last slice a time budget cut short, until a slice completes.
     max_slice: Option<TimeDelta>,
+    /// A cut slice to go on with once the lane reaches its start.
+    resume: Option<ResumeSlice>,
     rows_per_hour: Option<f64>,
     /// Slices started and not yet folded into `done`, by start.
     slices: BTreeMap<DateTime<Utc>, Running>,
@@ -93,6 +99,8 @@ struct Lane {
 #[derive(Debug)]
 struct Running {
     to: DateTime<Utc>,
+    /// The link to the slice's next page, once a page came.
+    next_link: Option<String>,
     /// Pages expected when it started; `None` while the lane's density is unknown.
     expected_pages: Option<f64>,
     pages: u64,
@@ -111,6 +119,7 @@ pub struct Schedule {
     running: HashMap<SliceId, (usize, DateTime<Utc>)>,
     started: u64,
     completed: u64,
+    resumed: u64,
     /// The most records seen in a page that had a nextLink (a full page).
     largest_page: Option<usize>,
     /// How long a page of one query takes (latency and pacing), smoothed.
@@ -139,6 +148,7 @@ impl Schedule {
                 probe: ((end - l.start) / split).clamp(MIN_SLICE, MAX_PROBE),
                 rows_per_hour: l.rows_per_hour.filter(|r| r.is_finite() && *r >= 0.0),
                 max_slice: l.max_slice.map(|m| m.max(MIN_SLICE)),
+                resume: l.resume.filter(|r| r.from >= l.start && r.from < r.to && r.to <= end),
                 slices: BTreeMap::new(),
             })
             .collect();
@@ -150,6 +160,7 @@ impl Schedule {
             running: HashMap::new(),
             started: 0,
             completed: 0,
+            resumed: 0,
             largest_page: None,
             page_time: None,
         }
@@ -195,6 +206,18 @@ impl Schedule {
         let split = split as i32;
 
         let density = self.lanes[lane].rows_per_hour;
+        // A slice cut short by the previous run goes on from its nextLink, as it was.
+        let resume = &self.lanes[lane].resume;
+        if resume.as_ref().is_some_and(|r| r.from == from) {
+            let r = self.lanes[lane].resume.take().expect("checked above");
+            self.resumed += 1;
+            return Some(self.start(lane, r.from, r.to, None, Some(r.next_link)));
+        }
+        // Up to it, slices as usual (the overlap re-scan before a resumed slice).
+        let remaining = match resume {
+            Some(r) if r.from > from => remaining.min(r.from - from),
+            _ => remaining,
+        };
         let page_rows = self.page_rows();
         let length_for = |pages: f64, density: f64| {
             let wanted = if density > 0.0 { from_hours(pages * page_rows / density) } else { MAX_SLICE };
@@ -230,22 +253,34 @@ impl Schedule {
         let length = TimeDelta::milliseconds(length.num_milliseconds().max(1));
         let to = (from + length).min(self.end);
         let expected_pages = density.map(|d| pages_for(d, length, self.page_rows()));
+        Some(self.start(lane, from, to, expected_pages, None))
+    }
 
+    fn start(
+        &mut self,
+        lane: usize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        expected_pages: Option<f64>,
+        resume_link: Option<String>,
+    ) -> Slice {
         let id = self.next_id;
         self.next_id += 1;
         self.started += 1;
         let l = &mut self.lanes[lane];
         l.next_start = to;
-        l.slices.insert(from, Running { to, expected_pages, pages: 0, rows: 0, complete: false });
+        let running = Running { to, next_link: resume_link.clone(), expected_pages, pages: 0, rows: 0, complete: false };
+        l.slices.insert(from, running);
         self.running.insert(id, (lane, from));
-        Some(Slice { id, lane, from, to })
+        Slice { id, lane, from, to, resume_link }
     }
 
     /// A page of slice `id` arrived with `rows` records, `elapsed` after the query's previous
     /// page (or its start); `more` when it has a nextLink. A slice that already holds more
     /// rows than its lane's density says raises the density at once (a burst of sign-ins), so
     /// the lane's next slices are shorter.
-    pub fn page(&mut self, id: SliceId, rows: usize, more: bool, elapsed: Duration) {
+    pub fn page(&mut self, id: SliceId, rows: usize, next_link: Option<&str>, elapsed: Duration) {
+        let more = next_link.is_some();
         self.page_time = Some(match self.page_time {
             Some(t) => t.mul_f64(0.8) + elapsed.mul_f64(0.2),
             None => elapsed,
@@ -264,6 +299,7 @@ impl Schedule {
         };
         r.pages += 1;
         r.rows += rows as u64;
+        r.next_link = next_link.map(str::to_string);
         let seen = r.rows as f64 / hours(r.to - from).max(1.0 / 3600.0);
         if l.rows_per_hour.is_some_and(|d| d < seen) {
             l.rows_per_hour = Some(seen);
@@ -276,8 +312,17 @@ impl Schedule {
     /// for one run's budget is not read again and again, never completed.
     pub fn stop(&mut self) {
         for l in &mut self.lanes {
+            // The slice at the lane's cursor goes on from its nextLink in the next run.
+            if let Some((from, r)) = l.slices.first_key_value()
+                && *from == l.done
+                && !r.complete
+                && let Some(next_link) = &r.next_link
+            {
+                l.resume = Some(ResumeSlice { from: *from, to: r.to, next_link: next_link.clone() });
+            }
+            let resumed = l.resume.as_ref().map(|r| r.from);
             // A slice cut before its first page says nothing about its length.
-            for (from, r) in l.slices.iter().filter(|(_, r)| !r.complete && r.pages > 0) {
+            for (from, r) in l.slices.iter().filter(|(f, r)| !r.complete && r.pages > 0 && Some(**f) != resumed) {
                 let length = r.to - *from;
                 let half = (length / 2).max(MIN_SLICE);
                 l.max_slice = Some(l.max_slice.map_or(half, |m| m.min(half)));
@@ -350,6 +395,11 @@ impl Schedule {
         self.started
     }
 
+    /// Slices that went on from where the previous run stopped.
+    pub fn slices_resumed(&self) -> u64 {
+        self.resumed
+    }
+
     /// The lane of a running slice and its bounds.
     pub fn bounds(&self, id: SliceId) -> Option<(usize, DateTime<Utc>, DateTime<Utc>)> {
         let (lane, from) = *self.running.get(&id)?;
@@ -365,6 +415,7 @@ impl Schedule {
                     cursor: l.done,
                     rows_per_hour: l.rows_per_hour,
                     max_slice_secs: l.max_slice.map(|m| m.num_seconds()),
+                    resume: l.resume.clone(),
                 };
                 (l.key.clone(), checkpoint)
             })
@@ -398,7 +449,9 @@ mod tests {
     }
 
     fn lanes(n: usize, start: &str, rows_per_hour: Option<f64>) -> Vec<LaneStart> {
-        (0..n).map(|i| LaneStart { key: format!("lane{i}"), start: t(start), rows_per_hour, max_slice: None }).collect()
+        (0..n)
+            .map(|i| LaneStart { key: format!("lane{i}"), start: t(start), rows_per_hour, max_slice: None, resume: None })
+            .collect()
     }
 
     #[test]
@@ -409,8 +462,8 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.to - p.from == TimeDelta::hours(15)), "{parts:?}");
         assert_eq!(parts[1].to, t("2026-11-02T06:00:00Z"));
-        s.page(parts[0].id, 1000, true, Duration::from_secs(1));
-        s.page(parts[0].id, 200, false, Duration::from_secs(1));
+        s.page(parts[0].id, 1000, Some("next"), Duration::from_secs(1));
+        s.page(parts[0].id, 200, None, Duration::from_secs(1));
         s.complete(parts[0].id);
         assert_eq!(s.cursor(), t("2026-11-01T15:00:00Z"));
         assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 80.0).abs() < 1e-9);
@@ -512,7 +565,7 @@ mod tests {
         assert_eq!(first.to - first.from, TimeDelta::hours(20), "20 pages at 1,000 rows an hour");
         // The slice turns out to hold far more: 30 full pages and not done.
         for _ in 0..30 {
-            s.page(first.id, 1000, true, Duration::from_secs(1));
+            s.page(first.id, 1000, Some("next"), Duration::from_secs(1));
         }
         let dense = s.lanes()["lane0"].rows_per_hour.unwrap();
         assert!(dense >= 30_000.0 / 20.0, "{dense}");
@@ -524,20 +577,26 @@ mod tests {
     #[test]
     fn a_slice_cut_by_the_budget_is_at_most_half_as_long_next_time_and_slow_pages_shrink_slices() {
         let start = "2026-11-01T00:00:00Z";
-        let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 1);
+        // Two slices run; the budget cuts both. The one at the cursor goes on from its
+        // nextLink next time; the one beyond it was read in part and will be read again.
+        let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 2);
+        let at_cursor = s.next_slice(None).unwrap();
         let cut = s.next_slice(None).unwrap();
+        s.page(at_cursor.id, 1000, Some("next"), Duration::from_millis(500));
         for _ in 0..4 {
-            s.page(cut.id, 1000, true, Duration::from_millis(500));
+            s.page(cut.id, 1000, Some("next"), Duration::from_millis(500));
         }
         s.stop();
         let lane = s.lanes()["lane0"].clone();
+        assert_eq!(lane.resume.as_ref().map(|r| r.from), Some(at_cursor.from));
         assert_eq!(lane.max_slice_secs, Some((cut.to - cut.from).num_seconds() / 2));
         let mut next_run = Schedule::new(
             vec![LaneStart {
                 key: "lane0".into(),
-                start: t(start),
+                start: cut.from,
                 rows_per_hour: lane.rows_per_hour,
                 max_slice: lane.max_slice_secs.map(TimeDelta::seconds),
+                resume: None,
             }],
             t("2026-11-03T00:00:00Z"),
             1,
@@ -551,9 +610,42 @@ mod tests {
         // Pages that take 2 s each: 10 s left carry 5 pages of one query, whatever the pacer.
         let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 2);
         let first = s.next_slice(None).unwrap();
-        s.page(first.id, 1000, true, Duration::from_secs(2));
+        s.page(first.id, 1000, Some("next"), Duration::from_secs(2));
         let slow = s.next_slice(Some(Budget { requests: 100.0, left: Duration::from_secs(10) })).unwrap();
         assert_eq!(pages_for(1000.0, slow.to - slow.from, PAGE_ROWS), 5.0);
+    }
+
+    #[test]
+    fn a_slice_cut_at_the_cursor_goes_on_from_its_next_link_after_the_overlap() {
+        let start = "2026-11-01T00:00:00Z";
+        let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-02T00:00:00Z"), 1);
+        let cut = s.next_slice(None).unwrap();
+        s.page(cut.id, 1000, Some("https://graph/next-3"), Duration::from_secs(1));
+        s.stop();
+        let lane = s.lanes()["lane0"].clone();
+        let resume = lane.resume.clone().unwrap();
+        assert_eq!((resume.from, resume.to, resume.next_link.as_str()), (cut.from, cut.to, "https://graph/next-3"));
+        assert_eq!(lane.max_slice_secs, None, "a slice that goes on need not be shorter");
+
+        // The next run: the lane starts an hour before its cursor (the overlap re-scan), then
+        // goes on with the cut slice where it stopped.
+        let mut next_run = Schedule::new(
+            vec![LaneStart {
+                key: "lane0".into(),
+                start: cut.from - TimeDelta::hours(1),
+                rows_per_hour: lane.rows_per_hour,
+                max_slice: None,
+                resume: lane.resume,
+            }],
+            t("2026-11-02T00:00:00Z"),
+            5,
+        );
+        let overlap = next_run.next_slice(None).unwrap();
+        assert_eq!((overlap.from, overlap.to, overlap.resume_link.as_deref()), (cut.from - TimeDelta::hours(1), cut.from, None));
+        let goes_on = next_run.next_slice(None).unwrap();
+        assert_eq!((goes_on.from, goes_on.to), (cut.from, cut.to));
+        assert_eq!(goes_on.resume_link.as_deref(), Some("https://graph/next-3"));
+        assert_eq!(next_run.slices_resumed(), 1);
     }
 
     #[test]

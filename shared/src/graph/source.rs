@@ -129,13 +129,15 @@ impl GraphSource {
         }
     }
 
-    /// The pages of one query, following nextLinks; restarts from the first page when a
-    /// nextLink's skip token keeps failing (safe: ids are deduplicated), counting restarts in
+    /// The pages of one query, from its first page or from `resume` (a nextLink the previous run
+    /// stopped at), following nextLinks; restarts from the first page when a nextLink's skip
+    /// token keeps failing or has expired (safe: ids are deduplicated), counting restarts in
     /// `restarts`.
     fn pages(
         client: Arc<GraphClient>,
         tenant: String,
         first: String,
+        resume: Option<String>,
         context: Option<String>,
         restarts: Arc<AtomicU64>,
     ) -> BoxStream<'static, Result<(Option<String>, Page), GraphError>> {
@@ -144,7 +146,7 @@ impl GraphSource {
             first: String,
             restarts: u32,
         }
-        let state = State { next: Some(first.clone()), first, restarts: 0 };
+        let state = State { next: Some(resume.unwrap_or_else(|| first.clone())), first, restarts: 0 };
         futures::stream::unfold(state, move |mut s| {
             let (client, tenant, context, restarts) = (client.clone(), tenant.clone(), context.clone(), restarts.clone());
             async move {
@@ -325,6 +327,7 @@ impl Source for GraphSource {
                     start,
                     rows_per_hour: lane.and_then(|l| l.rows_per_hour),
                     max_slice: lane.and_then(|l| l.max_slice_secs).map(chrono::TimeDelta::seconds),
+                    resume: lane.and_then(|l| l.resume.clone()),
                 }
             })
             .collect();
@@ -344,13 +347,14 @@ impl Source for GraphSource {
                 let (url, context) = self.query(slice.lane, slice.from, slice.to);
                 let id = slice.id;
                 let mut last = tokio::time::Instant::now();
-                let pages = Self::pages(self.client.clone(), tenant.to_string(), url, context, query_restarts.clone())
-                    .map(move |page| {
-                        let now = tokio::time::Instant::now();
-                        let elapsed = now - std::mem::replace(&mut last, now);
-                        Event::Page(id, elapsed, page)
-                    })
-                    .chain(futures::stream::once(async move { Event::Done(id) }));
+                let pages =
+                    Self::pages(self.client.clone(), tenant.to_string(), url, slice.resume_link, context, query_restarts.clone())
+                        .map(move |page| {
+                            let now = tokio::time::Instant::now();
+                            let elapsed = now - std::mem::replace(&mut last, now);
+                            Event::Page(id, elapsed, page)
+                        })
+                        .chain(futures::stream::once(async move { Event::Done(id) }));
                 running.push(prefetched(&mut fetchers, pages.boxed()));
             }
             // The budget is checked at page boundaries: a request still waiting is dropped.
@@ -370,7 +374,7 @@ impl Source for GraphSource {
                     let Some((_, from, to)) = schedule.bounds(id) else {
                         continue;
                     };
-                    schedule.page(id, page.records.len(), page.next_link.is_some(), elapsed);
+                    schedule.page(id, page.records.len(), page.next_link.as_deref(), elapsed);
                     progress.pages += 1;
                     progress.requests += u64::from(page.requests);
                     self.write_page(tenant, from, to, context.as_deref(), page, request, out, &mut progress).await?;
@@ -422,6 +426,7 @@ impl Source for GraphSource {
                 "window_start": start,
                 "window_end": end,
                 "queries": schedule.slices_started(),
+                "resumed": schedule.slices_resumed(),
                 "slices_done": slices_done,
                 "requests": progress.requests,
                 "pages": progress.pages,
