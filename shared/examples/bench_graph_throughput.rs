@@ -40,6 +40,7 @@ const CLIENT: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 const ALL_TYPES: [&str; 4] = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"];
 
 /// One backlog to collect.
+#[derive(Clone, Copy)]
 struct Shape {
     name: &'static str,
     types: &'static [&'static str],
@@ -56,6 +57,18 @@ struct Shape {
 
 fn shapes() -> Vec<Shape> {
     let h = TimeDelta::hours;
+    let spread_1 = Shape {
+        name: "spread-1",
+        types: &ALL_TYPES[..1],
+        rows: 24_000,
+        from: h(20),
+        to: TimeDelta::minutes(3),
+        lookback: h(30),
+        cursor_before: None,
+        budget: Duration::from_secs(3600),
+    };
+    // The same backlog over the four event types.
+    let spread_4 = Shape { name: "spread-4", types: &ALL_TYPES, ..spread_1 };
     vec![
         Shape {
             name: "dense-4",
@@ -67,26 +80,8 @@ fn shapes() -> Vec<Shape> {
             cursor_before: None,
             budget: Duration::from_secs(3600),
         },
-        Shape {
-            name: "spread-1",
-            types: &ALL_TYPES[..1],
-            rows: 24_000,
-            from: h(20),
-            to: TimeDelta::minutes(3),
-            lookback: h(30),
-            cursor_before: None,
-            budget: Duration::from_secs(3600),
-        },
-        Shape {
-            name: "spread-4",
-            types: &ALL_TYPES,
-            rows: 24_000,
-            from: h(20),
-            to: TimeDelta::minutes(3),
-            lookback: h(30),
-            cursor_before: None,
-            budget: Duration::from_secs(3600),
-        },
+        spread_1,
+        spread_4,
         Shape {
             name: "outage-4",
             types: &ALL_TYPES,

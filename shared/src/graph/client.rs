@@ -136,7 +136,7 @@ impl GraphClient {
     /// The average time between two requests of one tenant at the pacing budget (2 s at 5
     /// per 10 s, plus the pacer's safety margin).
     pub fn request_interval(&self) -> Duration {
-        Pacer::new(self.budget.0, self.budget.1).interval()
+        Pacer::interval(self.budget.0, self.budget.1)
     }
 
     pub fn stats(&self) -> ClientStats {

@@ -32,15 +32,19 @@ struct State {
 /// never sent again without one.
 const MARGIN_SHARE: f64 = 0.025;
 
+/// The window the pacer keeps: Graph's plus the margin.
+fn padded(window: Duration) -> Duration {
+    window + window.mul_f64(MARGIN_SHARE)
+}
+
 impl Pacer {
     pub fn new(limit: u32, window: Duration) -> Self {
-        let window = window + window.mul_f64(MARGIN_SHARE);
-        Pacer { limit: limit.max(1) as usize, window, state: Mutex::new(State::default()) }
+        Pacer { limit: limit.max(1) as usize, window: padded(window), state: Mutex::new(State::default()) }
     }
 
-    /// The average time between requests at the full budget.
-    pub fn interval(&self) -> Duration {
-        self.window / self.limit as u32
+    /// The average time between requests of a pacer of `limit` per `window`, margin included.
+    pub fn interval(limit: u32, window: Duration) -> Duration {
+        padded(window) / limit.max(1)
     }
 
     /// Waits until one more request fits in the window, and records it.

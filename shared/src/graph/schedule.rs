@@ -3,7 +3,7 @@
 //!
 //! A pull has one *lane* per query kind (a sign-in event type, or the directory audits). Each
 //! lane cuts its part of the window into consecutive *slices*; a slice is one Graph query (its
-//! first page, then its nextLinks). Three rules keep the tenant's request budget full of full
+//! first page, then its nextLinks). These rules keep the tenant's request budget full of full
 //! pages, whatever the spread of records in time:
 //!
 //! - **Slices sized to the data.** A lane's density (rows per hour, measured on its last slice,
@@ -20,7 +20,8 @@
 //!   need it all: a budget stop rarely leaves a slice half read (which the next run would read
 //!   again).
 //! - **Memory stays bounded.** A slice starts only on the lowest lane's day or the next, so a
-//!   tenant writes into three days at most at a time, and each running query holds one page.
+//!   tenant writes into three days at most at a time, and each running query holds at most two
+//!   pages (the one being written and the one fetched ahead).
 //!
 //! Exactly-once does not depend on any of this: the cursor is the lowest point up to which
 //! *every* lane has completed its slices contiguously ([`Schedule::cursor`]), so a stop never
@@ -183,7 +184,7 @@ impl Schedule {
         let idle = self.running.is_empty() && self.completed == 0;
         // A slice of p pages' worth of rows costs ⌈p⌉ requests, more when the rows are not
         // spread evenly: keep half a request in hand.
-        if !idle && (free.is_some_and(|f| f < 1.5) || (self.running.is_empty() && free.is_some_and(|f| f < 1.0))) {
+        if !idle && free.is_some_and(|f| f < 1.5) {
             return None;
         }
         // The most lagging lane first; a slice starts only on the lowest lane's day or the
@@ -252,7 +253,7 @@ impl Schedule {
         // that both neighbouring slices leave to the other.
         let length = TimeDelta::milliseconds(length.num_milliseconds().max(1));
         let to = (from + length).min(self.end);
-        let expected_pages = density.map(|d| pages_for(d, length, self.page_rows()));
+        let expected_pages = density.map(|d| pages_for(d, length, page_rows));
         Some(self.start(lane, from, to, expected_pages, None))
     }
 
@@ -393,6 +394,11 @@ impl Schedule {
     /// Slices started so far (= first-page queries).
     pub fn slices_started(&self) -> u64 {
         self.started
+    }
+
+    /// Slices that read their last page so far.
+    pub fn slices_completed(&self) -> u64 {
+        self.completed
     }
 
     /// Slices that went on from where the previous run stopped.

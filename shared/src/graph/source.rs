@@ -335,7 +335,6 @@ impl Source for GraphSource {
         let interval = self.client.request_interval();
         let mut running = futures::stream::SelectAll::new();
         let mut more_to_do = false;
-        let mut slices_done = 0u32;
         loop {
             // Start what the budget can carry (see `schedule`).
             loop {
@@ -381,7 +380,6 @@ impl Source for GraphSource {
                 }
                 Event::Done(id) => {
                     schedule.complete(id);
-                    slices_done += 1;
                     // Every lane is past this day: it gets no more rows in this run.
                     let cursor = schedule.cursor();
                     out.close_before(cursor.date_naive()).await?;
@@ -427,7 +425,7 @@ impl Source for GraphSource {
                 "window_end": end,
                 "queries": schedule.slices_started(),
                 "resumed": schedule.slices_resumed(),
-                "slices_done": slices_done,
+                "slices_done": schedule.slices_completed(),
                 "requests": progress.requests,
                 "pages": progress.pages,
                 "skipped_duplicates": progress.skipped_duplicates,
