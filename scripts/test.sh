@@ -40,6 +40,26 @@ read -r passed failed ignored < <(
 )
 binaries=$(grep -c '^test result:' "$cargo_log" || true)
 
+# Python tests (tests/**/test_*.py): the templates, the deploy script against moto, the query files.
+# They run after cargo test because some of them call the auditlake binary it built.
+py_passed=0 py_failed=0 py_status=0
+if compgen -G "tests/*/test_*.py" >/dev/null; then
+  step "pytest"
+  py_report="$(mktemp -t auditlake-pytest.XXXXXX.xml)"
+  AUDITLAKE_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/auditlake" \
+    python3 -m pytest -q -p no:cacheprovider --junitxml="$py_report" tests || py_status=$?
+  read -r py_passed py_failed < <(python3 - "$py_report" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else list(root)
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(tests - bad - skipped, bad)
+PY
+  )
+fi
+
 lint_status=0
 if compgen -G "infra/*.yaml" >/dev/null; then
   step "cfn-lint and checkov"
@@ -47,9 +67,9 @@ if compgen -G "infra/*.yaml" >/dev/null; then
   BC_SKIP_MAPPING=TRUE checkov --skip-download --quiet --compact -d infra || lint_status=$?
 fi
 
-echo "tests: $passed passed, $failed failed, $ignored ignored (cargo test, $binaries test binaries) in $((SECONDS - started)) s"
-if [ "$cargo_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$lint_status" -ne 0 ]; then
-  echo "==> FAILED (cargo test exit $cargo_status, template checks exit $lint_status)" >&2
+echo "tests: $passed passed, $failed failed, $ignored ignored (cargo test, $binaries test binaries); $py_passed passed, $py_failed failed (pytest) in $((SECONDS - started)) s"
+if [ "$cargo_status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$py_status" -ne 0 ] || [ "$lint_status" -ne 0 ]; then
+  echo "==> FAILED (cargo test exit $cargo_status, pytest exit $py_status, template checks exit $lint_status)" >&2
   exit 1
 fi
 echo "==> all checks passed"
