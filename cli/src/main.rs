@@ -1,9 +1,12 @@
 //! `auditlake`: run auditlake's collection pipelines from a laptop.
 //!
-//! The same `pipeline::run` as the Lambdas, with the lake in a local directory or on S3 and the
-//! configuration read from the same `AUDITLAKE_*` variables (flags override a few of them).
-//! Logs go to stderr (with a progress bar per tenant on a terminal, see [`progress`]); the run
-//! summary is printed to stdout as one JSON line.
+//! `collect` runs the same `pipeline::run` as the Lambdas, with the lake in a local directory or
+//! on S3 and the configuration read from the same `AUDITLAKE_*` variables (flags override a few
+//! of them). Logs go to stderr (with a progress bar per tenant on a terminal, see [`progress`]);
+//! the run summary is printed to stdout as one JSON line.
+//!
+//! `schema` prints the tables as Athena DDL and Glue columns and regenerates the repository's
+//! generated files ([`schema_cmd`]); `config check` validates an environment as a Lambda would.
 
 use std::process::ExitCode;
 
@@ -17,6 +20,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod progress;
+mod schema_cmd;
 
 #[derive(Debug, Parser)]
 #[command(name = "auditlake", version, about = "Keep Entra ID and AWS identity logs in a Parquet lake you own")]
@@ -41,6 +45,45 @@ enum Command {
         #[command(subcommand)]
         source: CollectSource,
     },
+    /// The lake's tables as Athena DDL and Glue columns; the repository's generated files.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+    /// Check a configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// Print Athena's CREATE EXTERNAL TABLE (partition projection on dt) for one table or all.
+    Ddl {
+        table: Option<String>,
+        /// The lake the DDL points at: s3://bucket or s3://bucket/prefix.
+        #[arg(long, default_value = schema_cmd::PLACEHOLDER_LAKE)]
+        lake: String,
+    },
+    /// Print a table's Glue columns with their Hive types, as JSON (what `aws glue` takes).
+    GlueColumns { table: String },
+    /// Write athena/tables/*.sql and the generated region of infra/template.yaml.
+    Generate {
+        /// Only compare: list the files that differ and exit 1 if any does.
+        #[arg(long)]
+        check: bool,
+        /// The repository's root folder.
+        #[arg(long, default_value = ".")]
+        root: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the AUDITLAKE_* environment as a Lambda does at start-up (unknown AUDITLAKE_*
+    /// names are errors) and print what it resolves to; contacts nothing.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,7 +109,10 @@ struct CollectArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = Config::from_env();
+    let config = match cli.command {
+        Command::Config { command: ConfigCommand::Check } => Config::from_env_strict(),
+        _ => Config::from_env(),
+    };
     init_tracing(cli.log_format, config.as_ref().ok().and_then(|c| c.log_filter.as_deref()));
     let result = match config {
         Ok(config) => run(cli, config).await,
@@ -85,12 +131,47 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Schema { command } => schema(command),
+        Command::Config { command: ConfigCommand::Check } => {
+            println!("{}", serde_json::to_string(&config.describe())?);
+            progress::eprintln("configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Collect { source } => match source {
             CollectSource::IamKeys(args) => collect::<IamSource>(config, args, ()).await,
             CollectSource::Signins(args) => collect::<GraphSource>(config, args, GraphKind::SignIns).await,
             CollectSource::Audits(args) => collect::<GraphSource>(config, args, GraphKind::DirectoryAudits).await,
         },
     }
+}
+
+fn schema(command: SchemaCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SchemaCommand::Ddl { table, lake } => {
+            for t in schema_cmd::selected(table.as_deref())? {
+                println!("{}", auditlake_core::schema::hive::create_table_ddl(t, &lake)?);
+            }
+        }
+        SchemaCommand::GlueColumns { table } => {
+            for t in schema_cmd::selected(Some(&table))? {
+                println!("{}", schema_cmd::glue_columns_json(t)?);
+            }
+        }
+        SchemaCommand::Generate { check, root } => {
+            let changed = schema_cmd::generate(&root, check)?;
+            for path in &changed {
+                progress::eprintln(&format!("{} {}", if check { "differs:" } else { "wrote" }, path.display()));
+            }
+            if check && !changed.is_empty() {
+                progress::eprintln("generated files are out of date: run `auditlake schema generate` and commit the result");
+                return Ok(ExitCode::from(1));
+            }
+            if changed.is_empty() {
+                progress::eprintln("generated files are up to date");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One run of a source through the same runtime as the Lambdas; the summary goes to stdout.

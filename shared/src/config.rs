@@ -24,13 +24,17 @@ pub enum ConfigError {
     Missing { var: &'static str, hint: &'static str },
     #[error("{var}={value:?} is invalid: {reason}")]
     Invalid { var: &'static str, value: String, reason: String },
+    #[error("unknown variable {names} (a typo? auditlake reads {known})", known = VARIABLES.join(", "))]
+    Unknown { names: String },
 }
 
 impl Classify for ConfigError {
     /// The same settings fail the same way on every retry: only a person can fix them.
     fn class(&self) -> ErrorClass {
         match self {
-            ConfigError::Missing { .. } | ConfigError::Invalid { .. } => ErrorClass::NonRetryable,
+            ConfigError::Missing { .. } | ConfigError::Invalid { .. } | ConfigError::Unknown { .. } => {
+                ErrorClass::NonRetryable
+            }
         }
     }
 }
@@ -170,7 +174,97 @@ pub struct Config {
 /// The four sign-in event types of Graph beta's `signInEventTypes`.
 pub const ALL_SIGNIN_EVENT_TYPES: [&str; 4] = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"];
 
+/// Every variable the configuration reads, besides the `AUDITLAKE_SECRET_*` values of the
+/// env secret store.
+pub const VARIABLES: &[&str] = &[
+    "AUDITLAKE_LAKE_URL",
+    "AUDITLAKE_TENANT_IDS",
+    "AUDITLAKE_CLOUD",
+    "AUDITLAKE_GRAPH_URL",
+    "AUDITLAKE_LOGIN_URL",
+    "AUDITLAKE_SIGNIN_EVENT_TYPES",
+    "AUDITLAKE_OVERLAP",
+    "AUDITLAKE_LAG",
+    "AUDITLAKE_INITIAL_LOOKBACK",
+    "AUDITLAKE_RETENTION",
+    "AUDITLAKE_TIME_BUDGET",
+    "AUDITLAKE_GRAPH_REQUESTS_PER_10S",
+    "AUDITLAKE_IAM_CONCURRENCY",
+    "AUDITLAKE_ACCOUNT_CONCURRENCY",
+    "AUDITLAKE_TENANT_CONCURRENCY",
+    "AUDITLAKE_GRAPH_ASSERTION_ALG",
+    "AUDITLAKE_GRAPH_CLIENT_ID_PARAM",
+    "AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM",
+    "AUDITLAKE_GRAPH_CERT_PARAM",
+    "AUDITLAKE_ACCOUNT_IDS",
+    "AUDITLAKE_ORGANIZATION",
+    "AUDITLAKE_ASSUME_ROLE_NAME",
+    "AUDITLAKE_SECRETS",
+    "AUDITLAKE_LOG",
+];
+
+/// `AUDITLAKE_*` names among `names` that nothing reads: most likely a typo (a misspelt
+/// `AUDITLAKE_ACCOUNT_IDS` would silently collect one account). The test tooling's own
+/// variables (`AUDITLAKE_TEST_*`, `AUDITLAKE_CACHE`, `AUDITLAKE_BIN`) are not configuration and
+/// are ignored.
+pub fn unknown_variables<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| n.starts_with("AUDITLAKE_"))
+        .filter(|n| !VARIABLES.contains(n) && !n.starts_with(ENV_SECRET_PREFIX) && !n.starts_with("AUDITLAKE_TEST_"))
+        .filter(|n| !matches!(*n, "AUDITLAKE_CACHE" | "AUDITLAKE_BIN"))
+        .map(String::from)
+        .collect()
+}
+
+/// A comma-separated tenant list (from `var` or an event), each a GUID or a domain name.
+pub fn parse_tenant_ids(var: &'static str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let tenant_ids = list(Some(value.to_string()));
+    for t in &tenant_ids {
+        if !is_tenant_id(t) {
+            return Err(invalid(var, t, "expected a tenant GUID or a domain name such as contoso.onmicrosoft.com"));
+        }
+    }
+    Ok(tenant_ids)
+}
+
 impl Config {
+    /// [`Config::from_env`], and an error for any `AUDITLAKE_*` variable it does not know: the
+    /// Lambdas and `auditlake config check` start this way, so a misspelt name in a template
+    /// fails the deployment's first run instead of being ignored.
+    #[allow(clippy::disallowed_methods, reason = "the one place that reads the environment")]
+    pub fn from_env_strict() -> Result<Self, ConfigError> {
+        let names: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+        let unknown = unknown_variables(names.iter().map(String::as_str));
+        if !unknown.is_empty() {
+            return Err(ConfigError::Unknown { names: unknown.join(", ") });
+        }
+        Self::from_env()
+    }
+
+    /// What the configuration resolved to, for `auditlake config check`: names and settings,
+    /// never a secret value (the env secret store is listed by parameter name only).
+    pub fn describe(&self) -> serde_json::Value {
+        let human = |d: Duration| humantime::format_duration(d).to_string();
+        serde_json::json!({
+            "lake_url": self.lake_url.as_ref().map(|u| u.to_string()),
+            "tenant_ids": self.tenant_ids,
+            "graph_app": self.graph_app.as_ref().map(|a| format!("{a:?}")),
+            "cloud": format!("{:?}", self.cloud),
+            "graph_url": self.graph_url,
+            "login_url": self.login_url,
+            "signin_event_types": self.signin_event_types,
+            "overlap": human(self.window.overlap),
+            "lag": human(self.window.lag),
+            "initial_lookback": human(self.window.initial_lookback),
+            "retention": human(self.window.retention),
+            "time_budget": human(self.window.time_budget),
+            "graph_requests_per_10s": self.graph_requests_per_10s,
+            "accounts": format!("{:?}", self.accounts),
+            "secrets": format!("{:?}", self.secrets),
+        })
+    }
+
     /// Reads and validates the process environment.
     #[allow(clippy::disallowed_methods, reason = "the one place that reads the environment")]
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -193,16 +287,7 @@ impl Config {
             })
             .transpose()?;
 
-        let tenant_ids = list(var("AUDITLAKE_TENANT_IDS"));
-        for t in &tenant_ids {
-            if !is_tenant_id(t) {
-                return Err(invalid(
-                    "AUDITLAKE_TENANT_IDS",
-                    t,
-                    "expected a tenant GUID or a domain name such as contoso.onmicrosoft.com",
-                ));
-            }
-        }
+        let tenant_ids = parse_tenant_ids("AUDITLAKE_TENANT_IDS", var("AUDITLAKE_TENANT_IDS").as_deref().unwrap_or(""))?;
 
         let cloud = match var("AUDITLAKE_CLOUD").as_deref() {
             None | Some("global") => Cloud::Global,

@@ -10,12 +10,14 @@
 //! - [`lake`]: lake URL, Parquet writer over `object_store`, quarantine.
 //! - [`checkpoint`]: typed checkpoints with conditional writes.
 //! - [`pipeline`]: the `Source` trait and the one collection algorithm.
-//! - [`schema`]: one Arrow schema per table, and row → `RecordBatch` mapping.
+//! - [`schema`]: one Arrow schema per table, row → `RecordBatch` mapping, and the tables as
+//!   Athena DDL and Glue columns.
 //! - [`iam`]: the AWS IAM access-key source (credential report + `ListAccessKeys`).
 //! - [`graph`]: the Microsoft Graph sources (sign-ins, directory audits): tokens, pacing,
 //!   retries, paging, incremental windows.
 //! - [`runtime`]: `Runtime<S>`, the one way the Lambdas and the CLI build and run a source
 //!   (`FromConfig`), the scheduled event and the invocation error.
+//! - [`metrics`]: a run's CloudWatch metrics as Embedded Metric Format lines.
 //! - [`error`]: `Retryable` / `NonRetryable` classification shared by every error type.
 //! - [`aws`]: AWS SDK configuration.
 
@@ -26,6 +28,7 @@ pub mod error;
 pub mod graph;
 pub mod iam;
 pub mod lake;
+pub mod metrics;
 pub mod pipeline;
 pub mod runtime;
 pub mod schema;

@@ -32,6 +32,8 @@ pub struct RunRequest {
     pub run_id: String,
     /// When the invocation started: time budgets count from here.
     pub started: tokio::time::Instant,
+    /// The units to run instead of the source's own list (a scheduled group of tenants).
+    pub units: Option<Vec<String>>,
 }
 
 impl RunRequest {
@@ -40,7 +42,14 @@ impl RunRequest {
             event_time: event_time.unwrap_or_else(Utc::now),
             run_id: run_id.into(),
             started: tokio::time::Instant::now(),
+            units: None,
         }
+    }
+
+    /// Runs `units` instead of the source's own list when given.
+    pub fn with_units(mut self, units: Option<Vec<String>>) -> Self {
+        self.units = units;
+        self
     }
 }
 
@@ -107,6 +116,10 @@ pub trait Source: Send + Sync {
 pub struct UnitSummary {
     pub unit: String,
     pub ok: bool,
+    /// Where the unit's checkpoint stands after the run (before it, for a failed unit; `None`
+    /// when it never completed a run): everything before it is in the lake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<DateTime<Utc>>,
     pub rows: u64,
     pub files: u64,
     pub quarantined: u64,
@@ -169,7 +182,10 @@ pub async fn run<S: Source>(source: &S, lake: &Lake, request: &RunRequest) -> Re
     let started_at = Utc::now();
     let clock = Instant::now();
     let table = source.table();
-    let units = source.units().await?;
+    let units = match &request.units {
+        Some(units) => units.clone(),
+        None => source.units().await?,
+    };
     let checkpoints = CheckpointStore::new(lake.clone());
 
     // Units run side by side up to the source's limit; summaries keep the order of `units`.
@@ -178,11 +194,12 @@ pub async fn run<S: Source>(source: &S, lake: &Lake, request: &RunRequest) -> Re
         .map(|unit| async move {
             match run_unit(source, lake, checkpoints, unit, request).await {
                 Ok(s) => s,
-                Err((error, class, rows)) => {
+                Err(UnitFailure { error, class, rows, cursor }) => {
                     tracing::error!(table = table.name, unit = %unit, error = %error, class = class.as_str(), "unit failed; other units go on");
                     UnitSummary {
                         unit: unit.clone(),
                         ok: false,
+                        cursor,
                         rows,
                         files: 0,
                         quarantined: 0,
@@ -219,7 +236,13 @@ pub async fn run<S: Source>(source: &S, lake: &Lake, request: &RunRequest) -> Re
     Ok(summary)
 }
 
-type UnitFailure = (String, ErrorClass, u64);
+/// Why a unit failed, with what it had written and where its checkpoint still stands.
+struct UnitFailure {
+    error: String,
+    class: ErrorClass,
+    rows: u64,
+    cursor: Option<DateTime<Utc>>,
+}
 
 async fn run_unit<S: Source>(
     source: &S,
@@ -228,9 +251,13 @@ async fn run_unit<S: Source>(
     unit: &str,
     request: &RunRequest,
 ) -> Result<UnitSummary, UnitFailure> {
-    let fail = |e: &dyn std::fmt::Display, class: ErrorClass| (e.to_string(), class, 0);
     let table = source.table();
-    let (checkpoint, version) = checkpoints.load(table.name, unit).await.map_err(|e| fail(&e, e.class()))?;
+    let (checkpoint, version) = checkpoints
+        .load(table.name, unit)
+        .await
+        .map_err(|e| UnitFailure { error: e.to_string(), class: e.class(), rows: 0, cursor: None })?;
+    let cursor = checkpoint.as_ref().map(|c| c.cursor);
+    let fail = |e: &dyn std::fmt::Display, class: ErrorClass| UnitFailure { error: e.to_string(), class, rows: 0, cursor };
     let plan = source.plan(unit, checkpoint.as_ref(), request);
     tracing::info!(table = table.name, unit, stem = %plan.stem, window_end = %plan.window_end, "collecting");
 
@@ -250,11 +277,15 @@ async fn run_unit<S: Source>(
         updated_at: Utc::now(),
         generation: checkpoint.as_ref().map_or(0, |c| c.generation),
     };
-    checkpoints.save(next, &version).await.map_err(|e| (e.to_string(), e.class(), stats.rows))?;
+    checkpoints
+        .save(next, &version)
+        .await
+        .map_err(|e| UnitFailure { error: e.to_string(), class: e.class(), rows: stats.rows, cursor })?;
 
     Ok(UnitSummary {
         unit: unit.to_string(),
         ok: true,
+        cursor: Some(outcome.cursor),
         rows: stats.rows,
         files: stats.files,
         quarantined: stats.quarantined,

@@ -14,6 +14,9 @@
 //! handler that reports a start-up error on every invocation as a `NonRetryable` diagnostic
 //! instead of exiting before the runtime loop begins.
 //!
+//! Each scheduled run also prints its CloudWatch metrics as Embedded Metric Format lines
+//! ([`crate::metrics`]), which the stack's freshness and failure alarms watch.
+//!
 //! Adding a source takes its module with a `FromConfig` impl, a Lambda crate whose `main`
 //! calls [`lambda::start`] and [`lambda::handle`], and one arm in the CLI.
 
@@ -40,15 +43,57 @@ pub trait FromConfig: Source + Sized {
 
     /// Builds the source. Reads secrets it needs now, so a missing parameter fails at start-up.
     async fn from_config(config: &Config, aws: &aws_config::SdkConfig, kind: Self::Kind) -> Result<Self, Self::Error>;
+
+    /// The units an event asks for in place of the configured ones (the Graph functions take a
+    /// group of tenants, so one stack can split many tenants over several invocations).
+    /// By default an event that names tenants is refused.
+    fn units_from_event(event: &ScheduledEvent) -> Result<Option<Vec<String>>, InvocationError> {
+        match &event.tenant_ids {
+            None => Ok(None),
+            Some(_) => Err(InvocationError::new(
+                "the event names tenant_ids, which only the Graph functions take",
+                ErrorClass::NonRetryable,
+            )),
+        }
+    }
 }
 
-/// The part of an EventBridge scheduled event we use; `{}` is accepted too (manual runs).
+/// What a scheduled invocation carries; `{}` is accepted too (manual runs). EventBridge
+/// Scheduler targets pass `{"time": "<aws.scheduler.scheduled-time>", "tenant_ids": "…"}`; an
+/// EventBridge rule passes its whole event, of which only `time` is read.
 #[derive(Debug, Default, Deserialize)]
 pub struct ScheduledEvent {
     /// The scheduled time: it decides the window (or the report date), so a retried event
     /// re-pulls and rewrites exactly the same data.
     #[serde(default)]
     pub time: Option<DateTime<Utc>>,
+    /// A group of tenants to collect instead of `AUDITLAKE_TENANT_IDS`: comma-separated or a
+    /// list (Graph functions only).
+    #[serde(default)]
+    pub tenant_ids: Option<TenantIds>,
+}
+
+/// `tenant_ids` of an event, as CloudFormation can write it: one string or a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TenantIds {
+    Joined(String),
+    List(Vec<String>),
+}
+
+impl TenantIds {
+    /// The validated tenants (GUIDs or domain names), at least one.
+    pub fn parse(&self) -> Result<Vec<String>, InvocationError> {
+        let joined = match self {
+            TenantIds::Joined(s) => s.clone(),
+            TenantIds::List(items) => items.join(","),
+        };
+        let tenants = crate::config::parse_tenant_ids("tenant_ids (event)", &joined).map_err(|e| InvocationError::from_error(&e))?;
+        if tenants.is_empty() {
+            return Err(InvocationError::new("the event's tenant_ids is empty", ErrorClass::NonRetryable));
+        }
+        Ok(tenants)
+    }
 }
 
 /// An invocation failure with its class; Lambdas turn it into a `Diagnostic` whose
@@ -127,8 +172,18 @@ impl<S: Source> Runtime<S> {
     /// Runs `source` for one scheduled event. Units that succeeded are written even when others
     /// fail; the invocation then fails naming the failed units. A run that stopped on its time
     /// budget succeeds with `more_to_do` in the summary.
-    pub async fn handle(&self, event: ScheduledEvent, run_id: &str) -> Result<RunSummary, InvocationError> {
-        let summary = self.collect(&RunRequest::new(event.time, run_id)).await?;
+    ///
+    /// The run's metrics are printed to stdout as Embedded Metric Format lines, failed or not.
+    pub async fn handle(&self, event: ScheduledEvent, run_id: &str) -> Result<RunSummary, InvocationError>
+    where
+        S: FromConfig,
+    {
+        let units = S::units_from_event(&event)?;
+        let request = RunRequest::new(event.time, run_id).with_units(units);
+        let summary = self.collect(&request).await?;
+        for line in crate::metrics::emf_lines(&summary, Utc::now()) {
+            println!("{line}");
+        }
         match summary.failure_class() {
             None => Ok(summary),
             Some(class) => Err(InvocationError::new(summary.failure_message(), class)),
@@ -153,7 +208,7 @@ pub mod lambda {
     /// diagnostic of its class (bad configuration and missing parameters are `NonRetryable`),
     /// so it reaches the OnFailure destination instead of an unexplained init crash loop.
     pub async fn start<S: FromConfig>(kind: S::Kind) -> Started<S> {
-        let started = match Config::from_env() {
+        let started = match Config::from_env_strict() {
             Ok(config) => Runtime::start(&config, None, kind).await,
             Err(e) => Err(InvocationError::from_error(&e)),
         };

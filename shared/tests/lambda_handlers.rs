@@ -111,3 +111,87 @@ async fn start_up_errors_reach_every_invocation_as_non_retryable_diagnostics() {
     let err: &InvocationError = started.as_ref().unwrap_err();
     assert!(err.message.starts_with("AUDITLAKE_TENANT_IDS is not set"), "{}", err.message);
 }
+
+/// A schedule of a tenant group passes `tenant_ids` in the event: only those tenants run (one
+/// not in `AUDITLAKE_TENANT_IDS` too), a bad id is refused as NonRetryable, and the IAM
+/// function refuses tenants altogether.
+#[tokio::test]
+async fn a_tenant_group_in_the_event_replaces_the_configured_tenants() {
+    const GROUP_TENANT: &str = "22222222-3333-4444-5555-666666666666";
+    let account = Moto::from_env().new_account().await;
+    let env = LambdaEnv::start(&account).await;
+    env.fake.register_app(GROUP_TENANT, "app-1", fake::AppCredential::Secret(env.secret.into()));
+    let t = Utc::now();
+    let at = |i: i64| t - Duration::minutes(40) + Duration::seconds(i * 60);
+    env.fake.add_signins(GROUP_TENANT, (0..7).map(|i| fake::signin_record(&format!("g-{i}"), at(i), "interactiveUser")).collect());
+    env.fake.add_signins(env.tenant, (0..3).map(|i| fake::signin_record(&format!("e-{i}"), at(i), "interactiveUser")).collect());
+    let started = start::<GraphSource>(&config(&env.vars), &account, GraphKind::SignIns).await;
+
+    let group = serde_json::json!({ "time": t, "tenant_ids": GROUP_TENANT }).to_string();
+    let summary = invoke(&started, &group, "req-group").await.unwrap();
+    assert_eq!(summary.units.len(), 1);
+    assert_eq!(summary.units[0].unit, GROUP_TENANT);
+    assert_eq!(summary.rows, 7);
+    // A list works too, and several tenants run in one invocation.
+    let both = serde_json::json!({ "time": t, "tenant_ids": [GROUP_TENANT, env.tenant] }).to_string();
+    let summary = invoke(&started, &both, "req-both").await.unwrap();
+    assert_eq!(summary.units.iter().map(|u| u.unit.as_str()).collect::<Vec<_>>(), [GROUP_TENANT, env.tenant]);
+
+    for bad in [r#"{"tenant_ids": "not a tenant!"}"#, r#"{"tenant_ids": " , "}"#] {
+        let diagnostic = invoke(&started, bad, "req-bad").await.unwrap_err();
+        assert_eq!(diagnostic.error_type, "NonRetryable", "{bad}");
+        assert!(diagnostic.error_message.contains("tenant_ids"), "{}", diagnostic.error_message);
+    }
+    let iam = start::<IamSource>(&config(&vars(&[("AUDITLAKE_LAKE_URL", env.vars["AUDITLAKE_LAKE_URL"].as_str())])), &account, ()).await;
+    let diagnostic = invoke(&iam, &group, "req-iam").await.unwrap_err();
+    assert_eq!(diagnostic.error_type, "NonRetryable");
+    assert!(diagnostic.error_message.contains("tenant_ids"), "{}", diagnostic.error_message);
+}
+
+/// The Embedded Metric Format lines of a real run: names, dimensions and units the stack's
+/// alarms watch, and a per-tenant lag that is the distance from now to the tenant's cursor.
+#[tokio::test]
+async fn a_run_emits_its_metrics_as_embedded_metric_format_lines() {
+    let account = Moto::from_env().new_account().await;
+    let env = LambdaEnv::start(&account).await;
+    let t = Utc::now();
+    env.fake.add_signins(env.tenant, (0..5).map(|i| fake::signin_record(&format!("m-{i}"), t - Duration::minutes(30 + i), "interactiveUser")).collect());
+    let started = start::<GraphSource>(&config(&env.vars), &account, GraphKind::SignIns).await;
+    let summary = invoke(&started, &serde_json::json!({ "time": t }).to_string(), "req-emf").await.unwrap();
+    let now = t + Duration::seconds(30);
+    let lines: Vec<serde_json::Value> =
+        auditlake_core::metrics::emf_lines(&summary, now).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+
+    let run = &lines[0];
+    let directive = &run["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "auditlake");
+    assert_eq!(directive["Dimensions"], serde_json::json!([["Table"]]));
+    let metrics: Vec<(String, String)> = directive["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["Name"].as_str().unwrap().to_string(), m["Unit"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [("RowsWritten", "Count"), ("UnitsFailed", "Count"), ("Quarantined", "Count"), ("MaxCursorLagSeconds", "Seconds")];
+    assert_eq!(metrics, expected.map(|(n, u)| (n.to_string(), u.to_string())));
+    assert_eq!(run["Table"], "entra_signins");
+    assert_eq!(run["RowsWritten"], 5);
+    assert_eq!(run["UnitsFailed"], 0);
+    assert_eq!(run["_aws"]["Timestamp"], now.timestamp_millis());
+    // Every metric named in the directive has a numeric value at the top level.
+    for (name, _) in &metrics {
+        assert!(run[name].is_number(), "{name}: {run}");
+    }
+
+    let unit = &lines[1];
+    assert_eq!(unit["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Table", "Unit"]]));
+    assert_eq!(unit["_aws"]["CloudWatchMetrics"][0]["Metrics"], serde_json::json!([{"Name": "CursorLagSeconds", "Unit": "Seconds"}]));
+    assert_eq!(unit["Unit"], env.tenant);
+    let cursor = summary.units[0].cursor.unwrap();
+    let lag = unit["CursorLagSeconds"].as_f64().unwrap();
+    assert!((lag - (now - cursor).num_milliseconds() as f64 / 1000.0).abs() < 0.001, "{lag}");
+    // The window ends the configured lag (2 min) before the event: the lag is at least that.
+    assert!(lag >= 120.0, "{lag}");
+    assert_eq!(run["MaxCursorLagSeconds"], unit["CursorLagSeconds"]);
+}

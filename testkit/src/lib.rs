@@ -5,9 +5,11 @@
 //! - [`parquet_rows`]: read Parquet back into JSON rows to assert on.
 //! - [`logs`]: capture every log line a test binary emits, to prove secrets never appear.
 //! - [`graph`]: an in-process fake of Microsoft Graph's audit logs and the Entra token endpoint.
+//! - [`planted`]: a tenant and an account with the cases the Athena queries exist to find.
 
 pub mod graph;
 pub mod moto;
+pub mod planted;
 
 /// Reads a Parquet file's bytes back as JSON objects, one per row (timestamps as RFC 3339).
 pub fn parquet_rows(

@@ -114,6 +114,11 @@ impl FromConfig for GraphSource {
         matches!(config.secrets, SecretSource::Ssm)
     }
 
+    /// A scheduled group of tenants (`tenant_ids` in the event) replaces `AUDITLAKE_TENANT_IDS`.
+    fn units_from_event(event: &crate::runtime::ScheduledEvent) -> Result<Option<Vec<String>>, crate::runtime::InvocationError> {
+        event.tenant_ids.as_ref().map(|t| t.parse()).transpose()
+    }
+
     async fn from_config(config: &Config, aws: &aws_config::SdkConfig, kind: GraphKind) -> Result<Self, GraphError> {
         let settings = config.graph()?;
         let secrets = SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(aws));

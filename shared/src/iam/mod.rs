@@ -40,7 +40,7 @@ use crate::runtime::FromConfig;
 use crate::schema::iam_access_keys::TABLE;
 use crate::schema::{TableDef, rows_to_batch};
 
-pub use snapshot::{Method, ReportPolling, Snapshot};
+pub use snapshot::{Method, ReportPolling, Snapshot, report_snapshot};
 
 use accounts::Caller;
 

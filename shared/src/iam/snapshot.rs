@@ -149,23 +149,7 @@ impl IamSource {
             .try_collect()
             .await?;
 
-        let mut rows = Vec::new();
-        for user in &parsed.users {
-            let keys = listed.get(&user.user).map(Vec::as_slice).unwrap_or_default();
-            for (slot, key) in match_slots(&user.keys, keys) {
-                rows.push(row_from_report(account, user, slot, key, report_generated_at, run_id));
-            }
-        }
-        let rejected = parsed
-            .rejected
-            .into_iter()
-            .map(|r| QuarantinedRecord {
-                origin: format!("credential report of account {account}, line {}", r.line),
-                reason: r.reason,
-                raw: r.raw,
-            })
-            .collect();
-        Ok(Snapshot { rows, rejected, report_generated_at, method: Method::CredentialReport })
+        Ok(snapshot_from_report(account, parsed, &listed, report_generated_at, run_id))
     }
 
     async fn snapshot_by_list_calls(
@@ -272,6 +256,48 @@ async fn list_keys(client: &aws_sdk_iam::Client, account: &str, user: &str) -> R
         .collect();
     keys.sort_by_key(|k| k.created);
     Ok(keys)
+}
+
+/// Maps a credential report of `account` alone (no `ListAccessKeys`: an exported report being
+/// imported, a simulated account) to rows, through the same mapping as a collection: key ids are
+/// null (the report has none), statuses and ages come from the report.
+pub fn report_snapshot(
+    account: &str,
+    parsed: report::ParsedReport,
+    report_generated_at: DateTime<Utc>,
+    run_id: &str,
+) -> Snapshot {
+    snapshot_from_report(account, parsed, &HashMap::new(), report_generated_at, run_id)
+}
+
+/// Maps a parsed credential report of `account` to rows, pairing each key slot with the key
+/// `ListAccessKeys` listed for its user in `listed` (which gives the sanitized key id and the
+/// exact status; without it the id is null and the status comes from the report). Ages are
+/// counted against `report_generated_at`; unparsable report lines become quarantine records.
+fn snapshot_from_report(
+    account: &str,
+    parsed: report::ParsedReport,
+    listed: &HashMap<String, Vec<ListedKey>>,
+    report_generated_at: DateTime<Utc>,
+    run_id: &str,
+) -> Snapshot {
+    let mut rows = Vec::new();
+    for user in &parsed.users {
+        let keys = listed.get(&user.user).map(Vec::as_slice).unwrap_or_default();
+        for (slot, key) in match_slots(&user.keys, keys) {
+            rows.push(row_from_report(account, user, slot, key, report_generated_at, run_id));
+        }
+    }
+    let rejected = parsed
+        .rejected
+        .into_iter()
+        .map(|r| QuarantinedRecord {
+            origin: format!("credential report of account {account}, line {}", r.line),
+            reason: r.reason,
+            raw: r.raw,
+        })
+        .collect();
+    Snapshot { rows, rejected, report_generated_at, method: Method::CredentialReport }
 }
 
 /// Pairs each occupied report slot with a listed key: same creation second first (slot

@@ -7,6 +7,7 @@
 //! - [`iam_access_keys`]: `aws_iam_access_keys`, one row per access key per daily snapshot.
 //! - [`entra_signins`], [`entra_directory_audits`]: Graph records, declared with Graph's names
 //!   and mapped by [`graph::GraphMapper`].
+//! - [`hive`]: the same tables as Athena DDL and Glue columns (generated, never hand-written).
 
 use std::sync::{Arc, LazyLock};
 
@@ -17,6 +18,7 @@ use serde::Serialize;
 pub mod entra_directory_audits;
 pub mod entra_signins;
 pub mod graph;
+pub mod hive;
 pub mod iam_access_keys;
 
 /// A lake table.
@@ -47,6 +49,11 @@ impl TableDef {
 /// Every table of the lake.
 pub fn tables() -> [&'static TableDef; 3] {
     [&entra_signins::TABLE, &entra_directory_audits::TABLE, &iam_access_keys::TABLE]
+}
+
+/// The lake table named `name`.
+pub fn table(name: &str) -> Option<&'static TableDef> {
+    tables().into_iter().find(|t| t.name == name)
 }
 
 /// The timestamp type of every time column.
