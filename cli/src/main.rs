@@ -133,6 +133,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Schema { command } => schema(command),
         Command::Config { command: ConfigCommand::Check } => {
+            // A Graph function's settings are checked as a whole (tenants need the app's parameters).
+            if !config.tenant_ids.is_empty() {
+                config.graph()?;
+            }
             println!("{}", serde_json::to_string(&config.describe())?);
             progress::eprintln("configuration is valid");
             Ok(ExitCode::SUCCESS)

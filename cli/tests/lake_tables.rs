@@ -40,7 +40,7 @@ fn generated_files_match_the_schemas() {
 
 /// The planted lake: sign-ins and audits from the fake Graph, one moto account's keys through
 /// `collect iam-keys`, and the planted credential report through the IAM report mapping.
-fn write_planted_lake(lake: &Path) {
+fn write_planted_lake(lake: &Path) -> chrono::DateTime<chrono::Utc> {
     use auditlake_testkit::graph::{AppCredential, FakeGraph, FakeGraphConfig};
     const SECRET: &str = "planted-canary-secret";
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -113,6 +113,7 @@ fn write_planted_lake(lake: &Path) {
         writer.write(dt, &batch).await.unwrap();
         writer.finish().await.unwrap();
     });
+    now
 }
 
 /// A Parquet column's type as Athena reads it, derived from the Parquet schema alone (physical
@@ -156,19 +157,23 @@ fn parquet_hive_type(t: &Type) -> String {
 /// The Glue columns of every table in the generated region of `infra/template.yaml`.
 fn template_glue_columns() -> BTreeMap<String, Vec<(String, String)>> {
     let text = std::fs::read_to_string(repo().join("infra/template.yaml")).unwrap();
+    let begin = text.find("# BEGIN GENERATED").expect("the template's generated region");
+    let end = text.find("# END GENERATED").expect("the template's generated region");
     let mut tables = BTreeMap::new();
-    let mut current: Option<String> = None;
-    let mut name: Option<String> = None;
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if let Some(n) = trimmed.strip_prefix("Name: ").filter(|_| line.starts_with("        Name: ")) {
-            current = Some(n.to_string());
+    let (mut table, mut in_columns, mut name) = (None::<String>, false, None::<String>);
+    for line in text[begin..end].lines() {
+        if let Some(n) = line.strip_prefix("        Name: ") {
+            table = Some(n.to_string());
             tables.insert(n.to_string(), Vec::new());
-        } else if let Some(n) = trimmed.strip_prefix("- Name: ").filter(|_| line.starts_with("            - Name: ")) {
+        } else if line == "          Columns:" {
+            in_columns = true;
+        } else if in_columns && let Some(n) = line.strip_prefix("            - Name: ") {
             name = Some(n.to_string());
-        } else if let Some(ty) = trimmed.strip_prefix("Type: ").filter(|_| line.starts_with("              Type: ")) {
+        } else if in_columns && let Some(ty) = line.strip_prefix("              Type: ") {
             let ty: String = serde_json::from_str(ty).unwrap();
-            tables.get_mut(current.as_ref().unwrap()).unwrap().push((name.take().unwrap(), ty));
+            tables.get_mut(table.as_ref().unwrap()).unwrap().push((name.take().unwrap(), ty));
+        } else {
+            in_columns = false;
         }
     }
     tables
@@ -192,7 +197,7 @@ fn first_parquet(dir: &Path) -> PathBuf {
 #[test]
 fn planted_lake_matches_glue_and_answers_the_queries() {
     let dir = tempfile::tempdir().unwrap();
-    write_planted_lake(dir.path());
+    let now = write_planted_lake(dir.path());
 
     // 1. Every table's Parquet schema, read back, is the template's Glue column list.
     let glue = template_glue_columns();
@@ -212,7 +217,7 @@ fn planted_lake_matches_glue_and_answers_the_queries() {
 
     // 2. Every query runs over the lake; the planted cases are in the answers.
     let answers = run_queries(dir.path());
-    check_answers(&answers);
+    check_answers(&answers, now);
 }
 
 type Answers = BTreeMap<String, serde_json::Value>;
@@ -243,7 +248,8 @@ fn rows(answers: &Answers, query: &str) -> Vec<serde_json::Map<String, serde_jso
         .collect()
 }
 
-fn check_answers(answers: &Answers) {
+fn check_answers(answers: &Answers, now: chrono::DateTime<chrono::Utc>) {
+    use serde_json::json;
     let files = std::fs::read_dir(repo().join("athena/queries")).unwrap();
     let stems: Vec<String> = files
         .filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_suffix(".sql")).map(String::from))
@@ -253,5 +259,99 @@ fn check_answers(answers: &Answers) {
     for stem in &stems {
         assert!(answers.contains_key(stem), "{stem} did not run");
     }
-    let _ = rows;
+    let anchor = planted::anchor(now);
+    let day = |k: i64| json!(planted::day(anchor, k).to_string());
+    let report_day = |k: i64| json!((now - chrono::Duration::days(k)).date_naive().to_string());
+    let col = |rows: &[serde_json::Map<String, serde_json::Value>], name: &str| -> Vec<serde_json::Value> {
+        rows.iter().map(|r| r.get(name).unwrap_or_else(|| panic!("no column {name}: {r:?}")).clone()).collect()
+    };
+
+    // AWS keys: the old and unused keys of the reported account, deploy-bot's two keys (moto),
+    // the root key, and a day without keys that still has its row.
+    let old = rows(answers, "iam_keys_older_than_90_days");
+    assert_eq!(col(&old, "user_name"), [json!("legacy-ci"), json!("old-admin")], "{old:?}");
+    assert_eq!(col(&old, "age_days"), [json!(400), json!(120)]);
+    assert!(old.iter().all(|r| r["account_id"] == planted::REPORT_ACCOUNT));
+    let unused = rows(answers, "iam_keys_unused_90_days");
+    assert_eq!(col(&unused, "user_name"), [json!("legacy-ci"), json!("old-admin")], "{unused:?}");
+    let two = rows(answers, "iam_users_with_two_active_keys");
+    assert_eq!(two.len(), 1, "{two:?}");
+    assert_eq!((two[0]["user_name"].clone(), two[0]["active_keys"].clone()), (json!("deploy-bot"), json!(2)));
+    let root = rows(answers, "iam_root_access_keys");
+    assert_eq!(col(&root, "account_id"), [json!(planted::REPORT_ACCOUNT)], "{root:?}");
+    assert_eq!(root[0]["age_days"], 30);
+    let per_day = rows(answers, "iam_keys_created_per_day");
+    assert_eq!(per_day.len(), 91, "every day of the range has a row");
+    let created_on = |k: i64| per_day.iter().find(|r| r["day"] == report_day(k)).map(|r| r["keys_created"].clone());
+    assert_eq!(created_on(10), Some(json!(1)));
+    assert_eq!(created_on(9), Some(json!(0)), "the zero-filled day");
+    assert_eq!(created_on(8), Some(json!(1)));
+    assert_eq!(created_on(0), Some(json!(2)), "deploy-bot's two keys, created by moto today");
+
+    // Sign-ins.
+    let failed = rows(answers, "signins_failed_by_user_app_reason");
+    assert_eq!(failed[0]["user_principal_name"], "bob@contoso.com", "{failed:?}");
+    assert_eq!((failed[0]["error_code"].clone(), failed[0]["failures"].clone()), (json!(50126), json!(25)));
+    assert_eq!(failed[0]["app_display_name"], "Office 365 Exchange Online");
+    let bursts = rows(answers, "signins_failure_bursts");
+    assert_eq!(col(&bursts, "user_principal_name"), [json!("bob@contoso.com")], "{bursts:?}");
+    assert_eq!(bursts[0]["failures"], 25);
+    let new_country = rows(answers, "signins_new_country_for_user");
+    assert_eq!(new_country.len(), 1, "{new_country:?}");
+    assert_eq!(
+        (new_country[0]["user_principal_name"].clone(), new_country[0]["country_or_region"].clone()),
+        (json!("alice@contoso.com"), json!("BR"))
+    );
+    assert_eq!(new_country[0]["previous_country"], "US");
+    let legacy = rows(answers, "signins_legacy_authentication");
+    assert_eq!(col(&legacy, "user_principal_name"), [json!("erin@contoso.com")], "{legacy:?}");
+    assert_eq!(legacy[0]["client_app_used"], "IMAP4");
+    let no_mfa = rows(answers, "signins_success_without_mfa");
+    let mut users = col(&no_mfa, "user_principal_name");
+    users.sort_by_key(|v| v.to_string());
+    assert_eq!(users, [json!("dave@contoso.com"), json!("erin@contoso.com")], "{no_mfa:?}");
+    let risky = rows(answers, "signins_risky");
+    assert_eq!(col(&risky, "user_principal_name"), [json!("carol@contoso.com")], "{risky:?}");
+    assert_eq!(risky[0]["risk_level_during_sign_in"], "high");
+    let ca = rows(answers, "signins_conditional_access_failures");
+    assert_eq!(col(&ca, "user_principal_name"), [json!("frank@contoso.com")], "{ca:?}");
+    assert_eq!((ca[0]["error_code"].clone(), ca[0]["policy_name"].clone()), (json!(53003), json!("Require compliant device")));
+    let apps = rows(answers, "signins_service_principals_by_app");
+    let apps: Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> = apps
+        .iter()
+        .map(|r| (r["sign_in_event_type"].clone(), r["service_principal_name"].clone(), r["sign_ins"].clone()))
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            (json!("servicePrincipal"), json!("backup-runner"), json!(5)),
+            (json!("managedIdentity"), json!("func-payroll"), json!(3))
+        ]
+    );
+    let by_result = rows(answers, "signins_per_day_by_result");
+    assert_eq!(by_result.len(), 31, "zero-filled over 31 days: {by_result:?}");
+    let on = |rows: &[serde_json::Map<String, serde_json::Value>], k: i64| rows.iter().filter(|r| r["day"] == day(k)).cloned().collect::<Vec<_>>();
+    assert_eq!(on(&by_result, 1)[0]["failures"], 26, "bob's 25 and frank's block");
+    assert_eq!(on(&by_result, 10)[0]["sign_ins"], 0, "a day without sign-ins still has its row");
+    let by_country = rows(answers, "signins_failed_by_country");
+    let us = on(&by_country, 1).into_iter().find(|r| r["country_or_region"] == "US").unwrap();
+    assert_eq!((us["failures"].clone(), us["users"].clone()), (json!(26), json!(2)));
+    let by_type = rows(answers, "signins_by_event_type");
+    let count = |k: i64, ty: &str| on(&by_type, k).into_iter().find(|r| r["sign_in_event_type"] == ty).map(|r| r["sign_ins"].clone());
+    assert_eq!(count(0, "servicePrincipal"), Some(json!(5)));
+    assert_eq!(count(1, "managedIdentity"), Some(json!(3)));
+
+    // Directory audits.
+    let roles = rows(answers, "audits_directory_role_assignments");
+    assert_eq!(roles.len(), 1, "{roles:?}");
+    assert_eq!((roles[0]["target"].clone(), roles[0]["role_name"].clone()), (json!("eve@contoso.com"), json!("Global Administrator")));
+    let consents = rows(answers, "audits_consent_grants");
+    assert_eq!(col(&consents, "application"), [json!("Shady Mail Reader")], "{consents:?}");
+    assert_eq!(consents[0]["initiated_by"], "alice@contoso.com");
+    let passwords = rows(answers, "audits_password_resets_and_changes");
+    assert_eq!(col(&passwords, "activity_display_name"), [json!("Reset user password"), json!("Change user password")]);
+    let categories = rows(answers, "audits_changes_by_category");
+    let changes = |k: i64, c: &str| on(&categories, k).into_iter().find(|r| r["category"] == c).map(|r| r["changes"].clone());
+    assert_eq!(changes(1, "RoleManagement"), Some(json!(1)));
+    assert_eq!(changes(2, "ApplicationManagement"), Some(json!(1)));
 }

@@ -16,7 +16,7 @@
 //!   200 days ago, a 120-day-old key never used, an active root key, keys created 10 and 8 days
 //!   ago (none 9 days ago: the zero-filled day).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use serde_json::{Value, json};
 
 use crate::graph::{audit_record, signin_record};
@@ -96,9 +96,13 @@ pub fn signins(anchor: DateTime<Utc>) -> Vec<Value> {
     }
     // alice appears from Brazil for the first time.
     out.push(user_signin(&id("newcountry"), at(anchor, 0, 5), "alice", "BR", true));
-    // bob: a password-spray-like burst of failures.
+    // bob: a password-spray-like burst of failures, inside one clock hour of day 1.
+    let burst_start = {
+        let t = at(anchor, 1, 0);
+        t - Duration::seconds(i64::from(t.minute()) * 60 + i64::from(t.second())) + Duration::minutes(1)
+    };
     for k in 0..25 {
-        let base = user_signin(&id("burst"), at(anchor, 1, 0) + Duration::seconds(20 * k), "bob", "US", false);
+        let base = user_signin(&id("burst"), burst_start + Duration::seconds(20 * k), "bob", "US", false);
         out.push(set(
             base,
             json!({
@@ -128,13 +132,15 @@ pub fn signins(anchor: DateTime<Utc>) -> Vec<Value> {
     for k in 0..5 {
         out.push(set(
             signin_record(&id("sp"), at(anchor, 0, 20 + k), "servicePrincipal"),
-            json!({"servicePrincipalName": "backup-runner", "appDisplayName": "backup-runner", "status": SUCCESS()}),
+            json!({"servicePrincipalName": "backup-runner", "appDisplayName": "backup-runner", "status": SUCCESS(),
+                   "appId": "5b1f0c8e-0000-4000-8000-00000000b001", "servicePrincipalId": "5b1f0c8e-0000-4000-8000-00000000b002"}),
         ));
     }
     for k in 0..3 {
         out.push(set(
             signin_record(&id("msi"), at(anchor, 1, 20 + k), "managedIdentity"),
-            json!({"servicePrincipalName": "func-payroll", "appDisplayName": "func-payroll", "status": SUCCESS()}),
+            json!({"servicePrincipalName": "func-payroll", "appDisplayName": "func-payroll", "status": SUCCESS(),
+                   "appId": "6c2f1d9f-0000-4000-8000-00000000c001", "servicePrincipalId": "6c2f1d9f-0000-4000-8000-00000000c002"}),
         ));
     }
     for k in 0..4 {
