@@ -243,7 +243,8 @@ for managed in CodeBucket SignInsCodeKey AuditsCodeKey IamKeysCodeKey; do
     warn "ignoring $managed from the parameters: this script sets it to the uploaded zip"
   fi
 done
-if [ -z "$architecture" ]; then architecture="$(get_param Architecture || true)"; fi
+# Architecture: --architecture, else the zips' ARCHITECTURE file (below), else the parameters.
+architecture_param="$(get_param Architecture || true)"
 
 if [ -n "$zips_dir" ]; then
   [ -d "$zips_dir" ] || die "--zips $zips_dir is not a directory"
@@ -297,9 +298,15 @@ if [ "$building" = 1 ]; then
   step "building the Lambdas (scripts/build-lambdas.sh: a release build, 15-30 minutes on two cores)"
   run "$root/scripts/build-lambdas.sh"
 fi
-if [ -z "$architecture" ] && [ -f "$zips_dir/ARCHITECTURE" ]; then
-  architecture="$(tr -d '[:space:]' <"$zips_dir/ARCHITECTURE")"
+if [ -f "$zips_dir/ARCHITECTURE" ]; then
+  built_for="$(tr -d '[:space:]' <"$zips_dir/ARCHITECTURE")"
+  if [ -z "$architecture" ]; then
+    architecture="$built_for"
+  elif [ "$architecture" != "$built_for" ]; then
+    warn "--architecture $architecture, but $zips_dir/ARCHITECTURE says $built_for"
+  fi
 fi
+if [ -z "$architecture" ]; then architecture="$architecture_param"; fi
 if [ -z "$architecture" ]; then
   if [ "$building" = 1 ] && [ "$dry_run" = 1 ]; then
     architecture="<from $zips_dir/ARCHITECTURE>"
@@ -355,6 +362,15 @@ object_exists() {
 ensure_artifacts_bucket() {
   local out
   if out="$(awsr s3api head-bucket --bucket "$artifacts_bucket" --expected-bucket-owner "$account" 2>&1 >/dev/null)"; then
+    # Lambda takes code only from a bucket in its own region.
+    local location
+    location="$(awsr s3api get-bucket-location --bucket "$artifacts_bucket" --query LocationConstraint --output text)"
+    case "$location" in
+      None | null | '') location=us-east-1 ;;
+      EU) location=eu-west-1 ;;
+    esac
+    [ "$location" = "$region" ] ||
+      die "bucket $artifacts_bucket is in $location, not $region: Lambda needs its code in the same region (pass another --artifacts-bucket)"
     echo "    s3://$artifacts_bucket exists"
     return 0
   fi
@@ -375,6 +391,9 @@ ensure_artifacts_bucket() {
   awsr s3api put-bucket-encryption --bucket "$artifacts_bucket" --server-side-encryption-configuration \
     '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"},"BucketKeyEnabled":true}]}'
   awsr s3api put-bucket-versioning --bucket "$artifacts_bucket" --versioning-configuration Status=Enabled
+  # Replaced versions are kept a month; the current zips and templates stay (rollbacks need them).
+  awsr s3api put-bucket-lifecycle-configuration --bucket "$artifacts_bucket" --lifecycle-configuration \
+    '{"Rules":[{"ID":"old-versions","Status":"Enabled","Filter":{"Prefix":""},"NoncurrentVersionExpiration":{"NoncurrentDays":30},"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}]}'
   awsr s3api put-bucket-policy --bucket "$artifacts_bucket" --policy "$(printf '%s' \
     '{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*",' \
     '"Action":"s3:*","Resource":["arn:aws:s3:::'"$artifacts_bucket"'","arn:aws:s3:::'"$artifacts_bucket"'/*"],' \
@@ -383,7 +402,7 @@ ensure_artifacts_bucket() {
 
 step "artifacts bucket"
 if [ "$dry_run" = 1 ]; then
-  echo "    (a real run creates s3://$artifacts_bucket when missing: public access block, AES256 default encryption, versioning, TLS-only policy)"
+  echo "    (a real run creates s3://$artifacts_bucket when missing: public access block, AES256 default encryption, versioning, TLS-only policy, replaced versions kept 30 days)"
   show_cmd aws --region "$region" s3api create-bucket --bucket "$artifacts_bucket"
 else
   ensure_artifacts_bucket
@@ -423,6 +442,8 @@ if [ "$dry_run" = 0 ]; then
       die "stack $stack_name is in $status (its first creation failed) and cannot be updated. Read why with
   aws cloudformation describe-stack-events --stack-name $stack_name --region $region
 then delete it (aws cloudformation delete-stack --stack-name $stack_name --region $region) and deploy again" ;;
+    # REVIEW_IN_PROGRESS: a stack whose creating change set never ran; deploy creates it.
+    REVIEW_IN_PROGRESS) ;;
     *_IN_PROGRESS) die "stack $stack_name is busy ($status); wait until it settles and run again" ;;
   esac
 fi
@@ -512,6 +533,9 @@ audits_fn="$(output AuditsFunctionName)"
 iam_fn="$(output IamKeysFunctionName)"
 region_flag=""
 if [ "$region" != "${AWS_REGION:-${AWS_DEFAULT_REGION:-}}" ]; then region_flag=" --region $region"; fi
+# CLI v2 takes a blob argument as base64 unless told otherwise; v1 knows no such flag.
+binary_flag=" --cli-binary-format raw-in-base64-out"
+case "$(aws --version 2>&1)" in aws-cli/1.*) binary_flag="" ;; esac
 
 cat <<EOF
 
@@ -525,9 +549,11 @@ Next steps
   2. Confirm the SNS subscription: AWS sent a "Subscription Confirmation" e-mail to
      ${alert_email:-the AlertEmail address}; alarms reach nobody until the link in it is clicked.
   3. Run each collector once by hand and read its summary:
-       aws lambda invoke$region_flag --function-name ${signins_fn:-<SignInsFunctionName>} --cli-binary-format raw-in-base64-out --payload '{}' out.json && cat out.json
-       aws lambda invoke$region_flag --function-name ${audits_fn:-<AuditsFunctionName>} --cli-binary-format raw-in-base64-out --payload '{}' out.json && cat out.json
-       aws lambda invoke$region_flag --function-name ${iam_fn:-<IamKeysFunctionName>} --cli-binary-format raw-in-base64-out --payload '{}' out.json && cat out.json
+       aws lambda invoke$region_flag --function-name ${signins_fn:-<SignInsFunctionName>}$binary_flag --payload '{}' --cli-read-timeout 900 out.json && cat out.json
+       aws lambda invoke$region_flag --function-name ${audits_fn:-<AuditsFunctionName>}$binary_flag --payload '{}' --cli-read-timeout 900 out.json && cat out.json
+       aws lambda invoke$region_flag --function-name ${iam_fn:-<IamKeysFunctionName>}$binary_flag --payload '{}' --cli-read-timeout 900 out.json && cat out.json
+     (a run may take up to its 12-minute budget: --cli-read-timeout 900 keeps the CLI from
+     timing out after 60 s and invoking again; '{}' collects TenantIds, the first group)
   4. Query the lake in Athena with the workgroup ${workgroup:-from the outputs above} (database auditlake).
   5. Operations (rotation, adding tenants and accounts, alarms, checkpoints, cost): docs/RUNBOOK.md
 EOF

@@ -99,8 +99,9 @@ fi
 if [ -n "$secret_file" ] && [ ! -r "$secret_file" ]; then die "cannot read --secret-file $secret_file"; fi
 if [ -n "$cert_file" ]; then
   [ -r "$cert_file" ] || die "cannot read --cert-file $cert_file"
-  grep -q -- '-----BEGIN [A-Z ]*PRIVATE KEY-----' "$cert_file" ||
-    die "$cert_file holds no PEM private key (it needs the private key and the certificate)"
+  # The collectors take an unencrypted RSA key, PKCS#8 or PKCS#1 (not EC, not ENCRYPTED).
+  grep -Eq -- '-----BEGIN (RSA )?PRIVATE KEY-----' "$cert_file" ||
+    die "$cert_file holds no unencrypted RSA private key ('PRIVATE KEY' or 'RSA PRIVATE KEY' PEM block); it needs the private key and the certificate"
   grep -q -- '-----BEGIN CERTIFICATE-----' "$cert_file" ||
     die "$cert_file holds no PEM certificate (it needs the private key and the certificate)"
 fi
@@ -214,6 +215,9 @@ Done. The Lambdas read these at a cold start; running ones keep the old values u
 environment is replaced (docs/RUNBOOK.md, "Rotating the secret or certificate").
 EOF
   if [ -n "$cert_file" ]; then
-    echo "Certificate mode needs the stack deployed with GraphCertParam=$cert_param (scripts/deploy.sh --param GraphCertParam=$cert_param)."
+    cat <<EOF
+A certificate is used once the stack is deployed with it (and without the secret):
+  scripts/deploy.sh ... --param GraphCertParam=$cert_param --param GraphClientSecretParam=
+EOF
   fi
 fi

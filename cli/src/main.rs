@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod progress;
+mod query;
 mod schema_cmd;
 
 #[derive(Debug, Parser)]
@@ -45,6 +46,8 @@ enum Command {
         #[command(subcommand)]
         source: CollectSource,
     },
+    /// Run SQL over the lake (Apache DataFusion): the Athena query files or your own.
+    Query(QueryArgs),
     /// The lake's tables as Athena DDL and Glue columns; the repository's generated files.
     Schema {
         #[command(subcommand)]
@@ -55,6 +58,23 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct QueryArgs {
+    /// The SQL to run (tables: entra_signins, entra_directory_audits, aws_iam_access_keys,
+    /// calendar; `dt` is the partition column, 'YYYY-MM-DD').
+    #[arg(conflicts_with = "file", required_unless_present = "file")]
+    sql: Option<String>,
+    /// A query file, e.g. athena/queries/signins_risky.sql (its .datafusion.sql variant is run
+    /// when one exists beside it).
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
+    /// Lake location: s3://bucket/prefix or a local directory (default: $AUDITLAKE_LAKE_URL).
+    #[arg(long)]
+    lake: Option<String>,
+    #[arg(long, value_enum, default_value_t = query::Format::Table)]
+    format: query::Format,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +152,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Schema { command } => schema(command),
+        Command::Query(args) => run_query(config, args).await,
         Command::Config { command: ConfigCommand::Check } => {
             // A Graph function's settings are checked as a whole (tenants need the app's parameters).
             if !config.tenant_ids.is_empty() {
@@ -147,6 +168,36 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             CollectSource::Audits(args) => collect::<GraphSource>(config, args, GraphKind::DirectoryAudits).await,
         },
     }
+}
+
+/// The lake of `--lake` or the configuration, opened with the SDK's chain only when on S3.
+async fn open_lake(config: &Config, lake: Option<&str>) -> anyhow::Result<auditlake_core::lake::Lake> {
+    let url = match lake {
+        Some(raw) => LakeUrl::parse(raw).map_err(|reason| anyhow::anyhow!("--lake {raw:?} is invalid: {reason}"))?,
+        None => config.require_lake_url()?.clone(),
+    };
+    let aws = match url {
+        LakeUrl::S3 { .. } => auditlake_core::aws::load_sdk_config().await,
+        LakeUrl::Local(_) => aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build(),
+    };
+    Ok(auditlake_core::lake::Lake::open(&url, &aws).await?)
+}
+
+async fn run_query(config: Config, args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let lake = open_lake(&config, args.lake.as_deref()).await?;
+    let (origin, sql) = match (&args.sql, &args.file) {
+        (Some(sql), _) => ("the query".to_string(), sql.clone()),
+        (None, Some(file)) => {
+            let (path, text) = query::query_file_text(file)?;
+            (path.display().to_string(), text)
+        }
+        (None, None) => anyhow::bail!("give the SQL to run or --file"),
+    };
+    let engine = query::LakeSql::open(&lake).await?;
+    let (schema, batches) = engine.run(&sql).await.map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    query::write(&mut out, args.format, &schema, &batches)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn schema(command: SchemaCommand) -> anyhow::Result<ExitCode> {

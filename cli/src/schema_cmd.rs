@@ -52,10 +52,8 @@ fn calendar_file() -> String {
 
 /// The Glue columns of `table` as JSON (`[{"Name": …, "Type": …}]`, as `aws glue` takes them).
 pub fn glue_columns_json(table: &TableDef) -> anyhow::Result<String> {
-    let cols: Vec<serde_json::Value> = hive::columns(table)?
-        .into_iter()
-        .map(|c| serde_json::json!({ "Name": c.name, "Type": c.hive_type }))
-        .collect();
+    let cols: Vec<serde_json::Value> =
+        hive::columns(table)?.into_iter().map(|c| serde_json::json!({ "Name": c.name, "Type": c.hive_type })).collect();
     Ok(serde_json::to_string_pretty(&cols)?)
 }
 
@@ -173,8 +171,7 @@ pub fn generated_files(root: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     }
     out.push((root.join("athena/tables").join(format!("{}.sql", hive::CALENDAR_TABLE)), calendar_file()));
     let template_path = root.join("infra/template.yaml");
-    let template =
-        std::fs::read_to_string(&template_path).with_context(|| format!("reading {}", template_path.display()))?;
+    let template = std::fs::read_to_string(&template_path).with_context(|| format!("reading {}", template_path.display()))?;
     let queries = query_files(&root.join("athena/queries"))?;
     out.push((template_path, splice(&template, &cfn_resources(&queries)?)?));
     Ok(out)

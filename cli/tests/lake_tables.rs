@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::auditlake;
+
 use auditlake_core::schema::{self, hive};
 use auditlake_testkit::planted;
 use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as PhysicalType};
@@ -17,17 +20,6 @@ use parquet::schema::types::Type;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn auditlake(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auditlake"));
-    cmd.args(args).envs(env.iter().copied());
-    let out = cmd.output().expect("auditlake runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `athena/tables/*.sql` and the template's generated region are what `schema generate` makes.
@@ -127,11 +119,8 @@ fn parquet_hive_type(t: &Type) -> String {
             // Three-level list: <name> (LIST) { repeated group list { <element> } }.
             let repeated = &fields[0];
             assert_eq!(repeated.get_basic_info().repetition(), Repetition::REPEATED, "{}", info.name());
-            let element = if repeated.is_group() && repeated.get_fields().len() == 1 {
-                &repeated.get_fields()[0]
-            } else {
-                repeated
-            };
+            let element =
+                if repeated.is_group() && repeated.get_fields().len() == 1 { &repeated.get_fields()[0] } else { repeated };
             return format!("array<{}>", parquet_hive_type(element));
         }
         let inner: Vec<String> =
@@ -215,9 +204,27 @@ fn planted_lake_matches_glue_and_answers_the_queries() {
         assert_eq!(hive::columns(table).unwrap().len(), written.len());
     }
 
-    // 2. Every query runs over the lake; the planted cases are in the answers.
+    // 2. Every query runs over the lake; the planted cases are in the answers. Once in DuckDB
+    // (scripts/checks/run_queries.py) and once in the CLI's own engine (DataFusion), which
+    // runs a `.datafusion.sql` variant where one exists.
     let answers = run_queries(dir.path());
     check_answers(&answers, now);
+    let answers = run_queries_in_datafusion(dir.path());
+    check_answers(&answers, now);
+}
+
+fn run_queries_in_datafusion(lake: &Path) -> Answers {
+    let mut answers = Answers::new();
+    for entry in std::fs::read_dir(repo().join("athena/queries")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(stem) = name.strip_suffix(".sql").filter(|s| !s.contains('.')) else { continue };
+        let (code, out, err) =
+            auditlake(&["query", "--file", path.to_str().unwrap(), "--lake", lake.to_str().unwrap(), "--format", "json"], &[]);
+        assert_eq!(code, 0, "{name} in DataFusion: {err}");
+        answers.insert(stem.to_string(), serde_json::from_str(&out).unwrap_or_else(|e| panic!("{name}: {e}: {out}")));
+    }
+    answers
 }
 
 type Answers = BTreeMap<String, serde_json::Value>;
@@ -236,9 +243,13 @@ fn run_queries(lake: &Path) -> Answers {
     serde_json::from_str(&stdout).unwrap()
 }
 
-/// The rows of `query` as objects keyed by column name.
+/// The rows of `query` as objects keyed by column name (the CLI prints objects; the DuckDB
+/// runner prints columns and rows).
 fn rows(answers: &Answers, query: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let a = answers.get(query).unwrap_or_else(|| panic!("no answer for {query}; have {:?}", answers.keys()));
+    if let Some(objects) = a.as_array() {
+        return objects.iter().map(|o| o.as_object().unwrap().clone()).collect();
+    }
     let columns: Vec<String> = serde_json::from_value(a["columns"].clone()).unwrap();
     a["rows"]
         .as_array()
@@ -330,21 +341,27 @@ fn check_answers(answers: &Answers, now: chrono::DateTime<chrono::Utc>) {
     );
     let by_result = rows(answers, "signins_per_day_by_result");
     assert_eq!(by_result.len(), 31, "zero-filled over 31 days: {by_result:?}");
-    let on = |rows: &[serde_json::Map<String, serde_json::Value>], k: i64| rows.iter().filter(|r| r["day"] == day(k)).cloned().collect::<Vec<_>>();
+    let on = |rows: &[serde_json::Map<String, serde_json::Value>], k: i64| {
+        rows.iter().filter(|r| r["day"] == day(k)).cloned().collect::<Vec<_>>()
+    };
     assert_eq!(on(&by_result, 1)[0]["failures"], 26, "bob's 25 and frank's block");
     assert_eq!(on(&by_result, 10)[0]["sign_ins"], 0, "a day without sign-ins still has its row");
     let by_country = rows(answers, "signins_failed_by_country");
     let us = on(&by_country, 1).into_iter().find(|r| r["country_or_region"] == "US").unwrap();
     assert_eq!((us["failures"].clone(), us["users"].clone()), (json!(26), json!(2)));
     let by_type = rows(answers, "signins_by_event_type");
-    let count = |k: i64, ty: &str| on(&by_type, k).into_iter().find(|r| r["sign_in_event_type"] == ty).map(|r| r["sign_ins"].clone());
+    let count =
+        |k: i64, ty: &str| on(&by_type, k).into_iter().find(|r| r["sign_in_event_type"] == ty).map(|r| r["sign_ins"].clone());
     assert_eq!(count(0, "servicePrincipal"), Some(json!(5)));
     assert_eq!(count(1, "managedIdentity"), Some(json!(3)));
 
     // Directory audits.
     let roles = rows(answers, "audits_directory_role_assignments");
     assert_eq!(roles.len(), 1, "{roles:?}");
-    assert_eq!((roles[0]["target"].clone(), roles[0]["role_name"].clone()), (json!("eve@contoso.com"), json!("Global Administrator")));
+    assert_eq!(
+        (roles[0]["target"].clone(), roles[0]["role_name"].clone()),
+        (json!("eve@contoso.com"), json!("Global Administrator"))
+    );
     let consents = rows(answers, "audits_consent_grants");
     assert_eq!(col(&consents, "application"), [json!("Shady Mail Reader")], "{consents:?}");
     assert_eq!(consents[0]["initiated_by"], "alice@contoso.com");

@@ -32,9 +32,7 @@ impl Classify for ConfigError {
     /// The same settings fail the same way on every retry: only a person can fix them.
     fn class(&self) -> ErrorClass {
         match self {
-            ConfigError::Missing { .. } | ConfigError::Invalid { .. } | ConfigError::Unknown { .. } => {
-                ErrorClass::NonRetryable
-            }
+            ConfigError::Missing { .. } | ConfigError::Invalid { .. } | ConfigError::Unknown { .. } => ErrorClass::NonRetryable,
         }
     }
 }

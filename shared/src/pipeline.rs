@@ -252,10 +252,12 @@ async fn run_unit<S: Source>(
     request: &RunRequest,
 ) -> Result<UnitSummary, UnitFailure> {
     let table = source.table();
-    let (checkpoint, version) = checkpoints
-        .load(table.name, unit)
-        .await
-        .map_err(|e| UnitFailure { error: e.to_string(), class: e.class(), rows: 0, cursor: None })?;
+    let (checkpoint, version) = checkpoints.load(table.name, unit).await.map_err(|e| UnitFailure {
+        error: e.to_string(),
+        class: e.class(),
+        rows: 0,
+        cursor: None,
+    })?;
     let cursor = checkpoint.as_ref().map(|c| c.cursor);
     let fail = |e: &dyn std::fmt::Display, class: ErrorClass| UnitFailure { error: e.to_string(), class, rows: 0, cursor };
     let plan = source.plan(unit, checkpoint.as_ref(), request);
@@ -277,10 +279,12 @@ async fn run_unit<S: Source>(
         updated_at: Utc::now(),
         generation: checkpoint.as_ref().map_or(0, |c| c.generation),
     };
-    checkpoints
-        .save(next, &version)
-        .await
-        .map_err(|e| UnitFailure { error: e.to_string(), class: e.class(), rows: stats.rows, cursor })?;
+    checkpoints.save(next, &version).await.map_err(|e| UnitFailure {
+        error: e.to_string(),
+        class: e.class(),
+        rows: stats.rows,
+        cursor,
+    })?;
 
     Ok(UnitSummary {
         unit: unit.to_string(),

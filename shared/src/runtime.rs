@@ -88,7 +88,8 @@ impl TenantIds {
             TenantIds::Joined(s) => s.clone(),
             TenantIds::List(items) => items.join(","),
         };
-        let tenants = crate::config::parse_tenant_ids("tenant_ids (event)", &joined).map_err(|e| InvocationError::from_error(&e))?;
+        let tenants =
+            crate::config::parse_tenant_ids("tenant_ids (event)", &joined).map_err(|e| InvocationError::from_error(&e))?;
         if tenants.is_empty() {
             return Err(InvocationError::new("the event's tenant_ids is empty", ErrorClass::NonRetryable));
         }
@@ -194,39 +195,86 @@ impl<S: Source> Runtime<S> {
 /// The Lambda side of the runtime: start-up from the process environment, and the handler.
 #[cfg(feature = "lambda")]
 pub mod lambda {
+    use std::future::Future;
+    use std::pin::Pin;
+
     use lambda_runtime::LambdaEvent;
+    use tokio::sync::OnceCell;
 
     use super::{FromConfig, InvocationError, Runtime, ScheduledEvent};
     use crate::config::Config;
     use crate::pipeline::RunSummary;
 
-    /// A started runtime, or why it could not start.
-    pub type Started<S> = Result<Runtime<S>, InvocationError>;
+    type StartFuture<S> = Pin<Box<dyn Future<Output = Result<Runtime<S>, InvocationError>> + Send>>;
 
-    /// Reads the configuration and builds the runtime. An error is kept, not raised: the
-    /// process goes on into the runtime loop, and every invocation reports the error as a
-    /// diagnostic of its class (bad configuration and missing parameters are `NonRetryable`),
-    /// so it reaches the OnFailure destination instead of an unexplained init crash loop.
-    pub async fn start<S: FromConfig>(kind: S::Kind) -> Started<S> {
-        let started = match Config::from_env_strict() {
-            Ok(config) => Runtime::start(&config, None, kind).await,
-            Err(e) => Err(InvocationError::from_error(&e)),
-        };
-        if let Err(e) = &started {
-            tracing::error!(error = %e, class = e.class.as_str(), "start-up failed; every invocation reports this error");
+    /// A Lambda's runtime, started once per execution environment — or not yet: a start-up
+    /// that failed (bad configuration, a secret not stored yet) is tried again by the next
+    /// invocation, so storing the missing SSM parameter fixes a deployment without forcing a
+    /// cold start. Until it succeeds, every invocation reports the start-up error as a
+    /// diagnostic of its class, which reaches the OnFailure destination instead of an
+    /// unexplained init crash loop.
+    pub struct Started<S: FromConfig> {
+        runtime: OnceCell<Runtime<S>>,
+        start: Box<dyn Fn() -> StartFuture<S> + Send + Sync>,
+    }
+
+    impl<S: FromConfig> std::fmt::Debug for Started<S>
+    where
+        S: std::fmt::Debug,
+    {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Started").field("runtime", &self.runtime.get()).finish_non_exhaustive()
         }
-        started
+    }
+
+    impl<S: FromConfig + 'static> Started<S> {
+        /// Tries `start` now (a cold start does the work before the first event arrives) and
+        /// again on each invocation until it succeeds.
+        pub async fn new<F, Fut>(start: F) -> Self
+        where
+            F: Fn() -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Result<Runtime<S>, InvocationError>> + Send + 'static,
+        {
+            let started = Started { runtime: OnceCell::new(), start: Box::new(move || Box::pin(start())) };
+            // An error is logged here and reported again by every invocation that meets it.
+            let _ = started.runtime().await;
+            started
+        }
+
+        /// The runtime, starting it if no attempt has succeeded yet.
+        pub async fn runtime(&self) -> Result<&Runtime<S>, InvocationError> {
+            self.runtime.get_or_try_init(|| (self.start)()).await.inspect_err(|e| {
+                tracing::error!(error = %e, class = e.class.as_str(), "start-up failed; the next invocation tries again");
+            })
+        }
+
+        /// Whether a start-up has succeeded.
+        pub fn is_started(&self) -> bool {
+            self.runtime.initialized()
+        }
+    }
+
+    /// Starts from the process environment (strictly: unknown `AUDITLAKE_*` names are errors).
+    pub async fn start<S: FromConfig + 'static>(kind: S::Kind) -> Started<S>
+    where
+        S::Kind: Clone + Sync + 'static,
+    {
+        Started::new(move || {
+            let kind = kind.clone();
+            async move {
+                let config = Config::from_env_strict().map_err(|e| InvocationError::from_error(&e))?;
+                Runtime::start(&config, None, kind).await
+            }
+        })
+        .await
     }
 
     /// The handler: an EventBridge scheduled event (or `{}`) in, the run summary out.
-    pub async fn handle<S: FromConfig>(
+    pub async fn handle<S: FromConfig + 'static>(
         started: &Started<S>,
         event: LambdaEvent<ScheduledEvent>,
     ) -> Result<RunSummary, InvocationError> {
-        match started {
-            Ok(runtime) => runtime.handle(event.payload, &event.context.request_id).await,
-            Err(e) => Err(e.clone()),
-        }
+        started.runtime().await?.handle(event.payload, &event.context.request_id).await
     }
 
     impl From<InvocationError> for lambda_runtime::Diagnostic {

@@ -28,11 +28,20 @@ fn event(json: &str, request_id: &str) -> LambdaEvent<ScheduledEvent> {
     LambdaEvent::new(serde_json::from_str(json).unwrap(), context)
 }
 
-async fn start<S: FromConfig>(config: &Config, account: &TestAccount, kind: S::Kind) -> lambda::Started<S> {
-    Runtime::start(config, Some(&account.sdk), kind).await
+/// What `lambda::start` does, with this configuration and moto's SDK settings.
+async fn start<S: FromConfig + 'static>(config: &Config, account: &TestAccount, kind: S::Kind) -> lambda::Started<S>
+where
+    S::Kind: Clone + Sync + 'static,
+{
+    let (config, sdk) = (config.clone(), account.sdk.clone());
+    lambda::Started::new(move || {
+        let (config, sdk, kind) = (config.clone(), sdk.clone(), kind.clone());
+        async move { Runtime::start(&config, Some(&sdk), kind).await }
+    })
+    .await
 }
 
-async fn invoke<S: FromConfig>(started: &lambda::Started<S>, json: &str, id: &str) -> Result<RunSummary, Diagnostic> {
+async fn invoke<S: FromConfig + 'static>(started: &lambda::Started<S>, json: &str, id: &str) -> Result<RunSummary, Diagnostic> {
     lambda::handle(started, event(json, id)).await.map_err(Diagnostic::from)
 }
 
@@ -108,8 +117,35 @@ async fn start_up_errors_reach_every_invocation_as_non_retryable_diagnostics() {
     let mut vars = env.vars.clone();
     vars.remove("AUDITLAKE_TENANT_IDS");
     let started = start::<GraphSource>(&config(&vars), &account, GraphKind::DirectoryAudits).await;
-    let err: &InvocationError = started.as_ref().unwrap_err();
+    let err: InvocationError = started.runtime().await.unwrap_err();
     assert!(err.message.starts_with("AUDITLAKE_TENANT_IDS is not set"), "{}", err.message);
+}
+
+/// The first deploy runs before `put-secrets.sh`: once the parameter is stored, the next
+/// invocation of the same (warm) execution environment starts and runs, no cold start needed.
+#[tokio::test]
+async fn a_failed_start_up_is_tried_again_by_the_next_invocation() {
+    let account = Moto::from_env().new_account().await;
+    let env = LambdaEnv::start(&account).await;
+    let mut vars = env.vars.clone();
+    vars.insert("AUDITLAKE_GRAPH_CLIENT_SECRET_PARAM".into(), "/auditlake/graph/stored-later".into());
+    let started = start::<GraphSource>(&config(&vars), &account, GraphKind::SignIns).await;
+    assert!(!started.is_started());
+    let diagnostic = invoke(&started, "{}", "req-1").await.unwrap_err();
+    assert_eq!(diagnostic.error_type, "NonRetryable");
+    assert!(diagnostic.error_message.contains("/auditlake/graph/stored-later"), "{}", diagnostic.error_message);
+
+    aws_sdk_ssm::Client::new(&account.sdk)
+        .put_parameter()
+        .name("/auditlake/graph/stored-later")
+        .value(env.secret)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let summary = invoke(&started, "{}", "req-2").await.unwrap();
+    assert_eq!(summary.units_failed, 0);
+    assert!(started.is_started());
 }
 
 /// A schedule of a tenant group passes `tenant_ids` in the event: only those tenants run (one
@@ -123,7 +159,8 @@ async fn a_tenant_group_in_the_event_replaces_the_configured_tenants() {
     env.fake.register_app(GROUP_TENANT, "app-1", fake::AppCredential::Secret(env.secret.into()));
     let t = Utc::now();
     let at = |i: i64| t - Duration::minutes(40) + Duration::seconds(i * 60);
-    env.fake.add_signins(GROUP_TENANT, (0..7).map(|i| fake::signin_record(&format!("g-{i}"), at(i), "interactiveUser")).collect());
+    env.fake
+        .add_signins(GROUP_TENANT, (0..7).map(|i| fake::signin_record(&format!("g-{i}"), at(i), "interactiveUser")).collect());
     env.fake.add_signins(env.tenant, (0..3).map(|i| fake::signin_record(&format!("e-{i}"), at(i), "interactiveUser")).collect());
     let started = start::<GraphSource>(&config(&env.vars), &account, GraphKind::SignIns).await;
 
@@ -142,7 +179,9 @@ async fn a_tenant_group_in_the_event_replaces_the_configured_tenants() {
         assert_eq!(diagnostic.error_type, "NonRetryable", "{bad}");
         assert!(diagnostic.error_message.contains("tenant_ids"), "{}", diagnostic.error_message);
     }
-    let iam = start::<IamSource>(&config(&vars(&[("AUDITLAKE_LAKE_URL", env.vars["AUDITLAKE_LAKE_URL"].as_str())])), &account, ()).await;
+    let iam =
+        start::<IamSource>(&config(&vars(&[("AUDITLAKE_LAKE_URL", env.vars["AUDITLAKE_LAKE_URL"].as_str())])), &account, ())
+            .await;
     let diagnostic = invoke(&iam, &group, "req-iam").await.unwrap_err();
     assert_eq!(diagnostic.error_type, "NonRetryable");
     assert!(diagnostic.error_message.contains("tenant_ids"), "{}", diagnostic.error_message);
@@ -155,7 +194,10 @@ async fn a_run_emits_its_metrics_as_embedded_metric_format_lines() {
     let account = Moto::from_env().new_account().await;
     let env = LambdaEnv::start(&account).await;
     let t = Utc::now();
-    env.fake.add_signins(env.tenant, (0..5).map(|i| fake::signin_record(&format!("m-{i}"), t - Duration::minutes(30 + i), "interactiveUser")).collect());
+    env.fake.add_signins(
+        env.tenant,
+        (0..5).map(|i| fake::signin_record(&format!("m-{i}"), t - Duration::minutes(30 + i), "interactiveUser")).collect(),
+    );
     let started = start::<GraphSource>(&config(&env.vars), &account, GraphKind::SignIns).await;
     let summary = invoke(&started, &serde_json::json!({ "time": t }).to_string(), "req-emf").await.unwrap();
     let now = t + Duration::seconds(30);
@@ -173,7 +215,8 @@ async fn a_run_emits_its_metrics_as_embedded_metric_format_lines() {
         .iter()
         .map(|m| (m["Name"].as_str().unwrap().to_string(), m["Unit"].as_str().unwrap().to_string()))
         .collect();
-    let expected = [("RowsWritten", "Count"), ("UnitsFailed", "Count"), ("Quarantined", "Count"), ("MaxCursorLagSeconds", "Seconds")];
+    let expected =
+        [("RowsWritten", "Count"), ("UnitsFailed", "Count"), ("Quarantined", "Count"), ("MaxCursorLagSeconds", "Seconds")];
     assert_eq!(metrics, expected.map(|(n, u)| (n.to_string(), u.to_string())));
     assert_eq!(run["Table"], "entra_signins");
     assert_eq!(run["RowsWritten"], 5);
@@ -186,7 +229,10 @@ async fn a_run_emits_its_metrics_as_embedded_metric_format_lines() {
 
     let unit = &lines[1];
     assert_eq!(unit["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Table", "Unit"]]));
-    assert_eq!(unit["_aws"]["CloudWatchMetrics"][0]["Metrics"], serde_json::json!([{"Name": "CursorLagSeconds", "Unit": "Seconds"}]));
+    assert_eq!(
+        unit["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+        serde_json::json!([{"Name": "CursorLagSeconds", "Unit": "Seconds"}])
+    );
     assert_eq!(unit["Unit"], env.tenant);
     let cursor = summary.units[0].cursor.unwrap();
     let lag = unit["CursorLagSeconds"].as_f64().unwrap();

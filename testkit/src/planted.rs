@@ -205,7 +205,13 @@ pub fn audits(anchor: DateTime<Utc>) -> Vec<Value> {
         ),
     ];
     for k in 0..6 {
-        out.push(audit(&format!("Directory_planted_update_{k}"), at(anchor, k % 3, 60 + k), "UserManagement", "Update user", json!({})));
+        out.push(audit(
+            &format!("Directory_planted_update_{k}"),
+            at(anchor, k % 3, 60 + k),
+            "UserManagement",
+            "Update user",
+            json!({}),
+        ));
     }
     out
 }
@@ -227,8 +233,20 @@ pub fn credential_report(generated: DateTime<Utc>) -> String {
             t(3),
             key1(t(30), Some(t(2)))
         ),
-        format!("legacy-ci,{},{},false,N/A,N/A,N/A,false,{},{none},false,N/A,false,N/A", arn("legacy-ci"), t(500), key1(t(400), Some(t(200)))),
-        format!("old-admin,{},{},true,{},{},N/A,true,{},{none},false,N/A,false,N/A", arn("old-admin"), t(130), t(1), t(100), key1(t(120), None)),
+        format!(
+            "legacy-ci,{},{},false,N/A,N/A,N/A,false,{},{none},false,N/A,false,N/A",
+            arn("legacy-ci"),
+            t(500),
+            key1(t(400), Some(t(200)))
+        ),
+        format!(
+            "old-admin,{},{},true,{},{},N/A,true,{},{none},false,N/A,false,N/A",
+            arn("old-admin"),
+            t(130),
+            t(1),
+            t(100),
+            key1(t(120), None)
+        ),
         format!("ci-a,{},{},false,N/A,N/A,N/A,false,{},{none},false,N/A,false,N/A", arn("ci-a"), t(10), key1(t(10), Some(t(1)))),
         format!("ci-b,{},{},false,N/A,N/A,N/A,false,{},{none},false,N/A,false,N/A", arn("ci-b"), t(8), key1(t(8), Some(t(1)))),
         format!("no-keys,{},{},true,{},{},N/A,true,{none},{none},false,N/A,false,N/A", arn("no-keys"), t(50), t(1), t(40)),

@@ -3,7 +3,7 @@
 The scripts run as a user would run them (a subprocess, the AWS CLI on PATH), pointed at moto
 with AWS_ENDPOINT_URL. Stand-in zips (a `bootstrap` file in a zip) replace the real Lambda build.
 
-Two moto limitations are worked around here, in the test only (the scripts do not know about
+moto limitations are worked around here, in the test only (the scripts do not know about
 them):
 
 - moto serves templates from its S3 only for `TemplateURL`s whose host is `localhost` or an
@@ -347,12 +347,12 @@ def template_environments(params: dict[str, str], lake_bucket: str) -> dict[str,
 
 
 def test_missing_tenant_ids_is_a_clear_error(env, zips):
-    r = run([DEPLOY, "--zips", zips, "--alert-email", EMAIL], env)
+    r = run([DEPLOY, "--zips", zips, "--alert-email", EMAIL, "--stack-name", "auditlake-notenant",
+             "--artifacts-bucket", "auditlake-notenant-artifacts"], env)
     assert r.returncode != 0
     assert "TenantIds" in r.stderr and "--tenant-ids" in r.stderr, r.stderr
-    assert client(env, "cloudformation").describe_stacks()["Stacks"] == [] or all(
-        s["StackName"] != STACK for s in client(env, "cloudformation").describe_stacks()["Stacks"]
-    )
+    assert "auditlake-notenant-artifacts" not in [b["Name"] for b in client(env, "s3").list_buckets()["Buckets"]]
+    assert "auditlake-notenant" not in [s["StackName"] for s in client(env, "cloudformation").describe_stacks()["Stacks"]]
 
 
 def test_missing_zip_is_a_clear_error(env, zips, tmp_path):
@@ -408,6 +408,31 @@ def test_dry_run_changes_nothing(env, zips):
     assert sorted(s["StackName"] for s in cfn.describe_stacks()["Stacks"]) == stacks_before
 
 
+def test_parameters_file_flags_and_unknown_names(env, zips, tmp_path):
+    params = tmp_path / "prod.params"
+    params.write_text(
+        "# production\n"
+        "\n"
+        "TenantIds=22222222-2222-2222-2222-222222222222\n"
+        "  GraphCloud = usgov   # inline comment\n"
+        "AlertEmail=old@example.com\n"
+        'SignInsSchedule="rate(5 minutes)"\n'
+        "LogRetentionDays=30\n"
+    )
+    r = run([DEPLOY, "--zips", zips, "--parameters", params, "--param", "LogRetentionDays=90",
+             "--alert-email", EMAIL, "--stack-name", "auditlake-params", "--dry-run"], env)
+    assert r.returncode == 0, r.stderr
+    deploy_line = next(line for line in r.stdout.splitlines() if "cloudformation deploy" in line).replace("\\", "")
+    for expected in ("TenantIds=22222222-2222-2222-2222-222222222222", "GraphCloud=usgov", f"AlertEmail={EMAIL}",
+                     "SignInsSchedule=rate(5 minutes)", "LogRetentionDays=90", f"Architecture={ARCH}"):
+        assert expected in deploy_line, f"{expected!r} not in {deploy_line}"
+    assert "old@example.com" not in deploy_line
+
+    r = run([DEPLOY, "--zips", zips, "--tenant-ids", TENANT, "--param", "TenantID=x", "--dry-run"], env)
+    assert r.returncode != 0
+    assert "unknown template parameter 'TenantID'" in r.stderr
+
+
 # ---- the real deploy ----
 
 
@@ -437,8 +462,14 @@ def test_deploy_prints_outputs_and_next_steps(env, deployed):
     assert "LakeBucketName" in outs
     for key, value in outs.items():
         assert key in deployed.stdout and value in deployed.stdout, f"output {key} not printed:\n{deployed.stdout}"
-    for expected in ("put-secrets.sh", "aws lambda invoke", "raw-in-base64-out", "docs/RUNBOOK.md", EMAIL):
-        assert expected in deployed.stdout
+    for expected in ("put-secrets.sh", "aws lambda invoke", "--payload '{}'", "docs/RUNBOOK.md", EMAIL,
+                     outs["SignInsFunctionName"], outs["LakeKeyAlias"]):
+        assert expected in deployed.stdout, expected
+    # The invoke command fits the CLI in use: CLI v2 needs --cli-binary-format for a JSON payload,
+    # v1 rejects the flag.
+    version = run(["aws", "--version"], env)
+    v1 = (version.stdout + version.stderr).startswith("aws-cli/1.")
+    assert ("--cli-binary-format raw-in-base64-out" in deployed.stdout) != v1
 
 
 # The function outputs and template code-key parameters of the three Lambdas.
@@ -553,10 +584,9 @@ def test_put_secrets_stores_secure_strings_without_showing_the_secret(env, deplo
     described = {p["Name"]: p for p in ssm.describe_parameters()["Parameters"]}
     for name in ("/auditlake/graph/client-id", "/auditlake/graph/client-secret"):
         assert described[name]["Type"] == "SecureString"
-    key = outputs(env).get("LakeKeyAlias") or outputs(env).get("LakeKeyArn")
-    assert described["/auditlake/graph/client-secret"].get("KeyId") in (key, key.replace("alias/", ""), None) or key in str(
-        described["/auditlake/graph/client-secret"].get("KeyId")
-    )
+    # Encrypted with the stack's key, named by its alias (the LakeKeyAlias output).
+    assert described["/auditlake/graph/client-secret"]["KeyId"] == outputs(env)["LakeKeyAlias"]
+    assert described["/auditlake/graph/client-id"]["KeyId"] == outputs(env)["LakeKeyAlias"]
     assert ssm_value(env, "/auditlake/graph/client-secret")["Value"] == canary
     assert ssm_value(env, "/auditlake/graph/client-id")["Value"] == CLIENT_ID
 
@@ -609,3 +639,41 @@ def test_put_secrets_dry_run_stores_nothing(env, deployed, traced_env):
     assert "put-parameter" not in argv_log.read_text()
     names = [p["Name"] for p in client(env, "ssm").describe_parameters()["Parameters"]]
     assert "/auditlake/test/dry" not in names
+
+
+def test_put_secrets_stores_a_certificate(env, deployed, traced_env, tmp_path):
+    e, argv_log, tmpdir = traced_env
+    # Not a real key: the script checks for the two PEM blocks only. A 4096-bit key and its
+    # certificate pass the Standard tier's 4 KB, so this one is made as large.
+    body = "A" * 64 + "\n"
+    pem = ("-----BEGIN PRIVATE KEY-----\n" + "canary-cert-0005\n" + body * 50 + "-----END PRIVATE KEY-----\n"
+           "-----BEGIN CERTIFICATE-----\n" + body * 30 + "-----END CERTIFICATE-----\n")
+    cert = tmp_path / "app.pem"
+    cert.write_text(pem)
+    r = run([PUT_SECRETS, "--client-id", CLIENT_ID, "--client-id-param", "/auditlake/test/cert-id",
+             "--cert-param", "/auditlake/test/certificate", "--cert-file", cert], e)
+    assert r.returncode == 0, r.stderr
+    assert "canary-cert-0005" not in r.stdout + r.stderr + argv_log.read_text()
+    assert "GraphCertParam=/auditlake/test/certificate" in r.stdout  # how to switch the stack over
+    stored = ssm_value(env, "/auditlake/test/certificate")
+    assert stored["Type"] == "SecureString" and stored["Value"] == pem
+    described = client(env, "ssm").describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": ["/auditlake/test/certificate"]}])["Parameters"][0]
+    assert described["Tier"] == "Advanced"
+    assert list(tmpdir.iterdir()) == []
+
+    not_pem = tmp_path / "secret.txt"
+    not_pem.write_text("canary-notpem-0006\n")
+    r = run([PUT_SECRETS, "--client-id", CLIENT_ID, "--cert-file", not_pem], e)
+    assert r.returncode != 0 and "PEM" in r.stderr
+    assert "canary-notpem-0006" not in r.stdout + r.stderr
+
+
+def test_put_secrets_under_bash_x_shows_no_secret(env, deployed, traced_env):
+    e, argv_log, tmpdir = traced_env
+    canary = "canary-xtrace-0007"
+    r = run(["bash", "-x", PUT_SECRETS, "--client-id", CLIENT_ID, "--client-id-param", "/auditlake/test/x-id",
+             "--client-secret-param", "/auditlake/test/x"], e, stdin=canary)
+    assert r.returncode == 0, r.stderr
+    assert canary not in r.stdout + r.stderr + argv_log.read_text()
+    assert ssm_value(env, "/auditlake/test/x")["Value"] == canary

@@ -361,7 +361,11 @@ def values(node) -> list:
 
 def is_tls_only_deny(st) -> bool:
     cond = st.get("Condition", {})
-    return st.get("Effect") == "Deny" and str(cond.get("Bool", {}).get("aws:SecureTransport", "")).lower() == "false"
+    return (
+        st.get("Effect") == "Deny"
+        and st.get("Principal") == "*"
+        and str(cond.get("Bool", {}).get("aws:SecureTransport", "")).lower() == "false"
+    )
 
 
 def all_statements():
@@ -514,8 +518,8 @@ def test_key_policy_names_only_the_expected_principals():
         principal = st["Principal"]
         for p in values(principal.get("AWS", [])):
             fn = intrinsic(p)
-            if fn and fn[0] == "Fn::GetAtt":
-                aws.add(str(fn[1][0] if isinstance(fn[1], list) else fn[1].split(".")[0]))
+            if get_att_target(p):
+                aws.add(get_att_target(p)[0])
             elif fn and fn[0] == "Fn::Sub":
                 aws.add(str(fn[1]))
             else:
@@ -664,9 +668,19 @@ def is_ref(node, target: str) -> bool:
     return intrinsic(node) == ("Ref", target)
 
 
-def is_key_arn(node) -> bool:
+def get_att_target(node) -> tuple[str, str] | None:
+    """(resource, attribute) of a `!GetAtt`, else None."""
     fn = intrinsic(node)
-    return fn is not None and (fn == ("Ref", "LakeKey") or (fn[0] == "Fn::GetAtt" and list(fn[1]) in (["LakeKey", "Arn"], list("LakeKey.Arn"))) or fn == ("Fn::GetAtt", "LakeKey.Arn"))
+    if fn is None or fn[0] != "Fn::GetAtt":
+        return None
+    arg = fn[1]
+    res, att = arg.split(".", 1) if isinstance(arg, str) else arg
+    return str(res), str(att)
+
+
+def is_key_arn(node) -> bool:
+    """The lake key, by `!Ref LakeKey` (its id) or `!GetAtt LakeKey.Arn`."""
+    return is_ref(node, "LakeKey") or get_att_target(node) == ("LakeKey", "Arn")
 
 
 def test_names_other_parts_depend_on():
@@ -700,9 +714,7 @@ def test_names_other_parts_depend_on():
     ]:
         assert output in tmpl["Outputs"], output
     assert scenario("defaults").resolve(tmpl["Outputs"]["LakeUrl"]["Value"]) == f"s3://{RESOURCE_REF_SAMPLES['LakeBucket']}"
-    assert is_ref(tmpl["Outputs"]["IamCollectorRoleArn"]["Value"], "IamKeysRole") or intrinsic(
-        tmpl["Outputs"]["IamCollectorRoleArn"]["Value"]
-    )[0] == "Fn::GetAtt"
+    assert get_att_target(tmpl["Outputs"]["IamCollectorRoleArn"]["Value"]) == ("IamKeysRole", "Arn")
 
 
 def test_generated_region_markers():
@@ -826,8 +838,7 @@ def test_lake_lifecycle_never_expires_checkpoints_or_calendar():
 def test_lake_prefixes_in_collector_policies():
     tmpl = template()
     for function, table in TABLES.items():
-        role = intrinsic(tmpl["Resources"][function]["Properties"]["Role"])[1]
-        role = role[0] if isinstance(role, list) else role.split(".")[0]
+        role, _ = get_att_target(tmpl["Resources"][function]["Properties"]["Role"])
         policies = [
             p for p in resources_of_type(tmpl, "AWS::IAM::Policy").values()
             if any(is_ref(r, role) for r in p["Properties"]["Roles"])
@@ -925,15 +936,14 @@ def test_schedules():
     by_function: dict[str, list] = {f: [] for f in FUNCTIONS}
     for lid, res in schedules.items():
         target = res["Properties"]["Target"]
-        fn = intrinsic(target["Arn"])
-        function = fn[1][0] if isinstance(fn[1], list) else fn[1].split(".")[0]
+        function, _ = get_att_target(target["Arn"])
         by_function[function].append((lid, res))
         props = res["Properties"]
         assert props["FlexibleTimeWindow"]["Mode"] == "OFF", lid
         assert 0 <= target["RetryPolicy"]["MaximumRetryAttempts"] <= 5, lid
         assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 86400, lid
-        dlq = intrinsic(target["DeadLetterConfig"]["Arn"])
-        assert dlq[0] == "Fn::GetAtt" and tmpl["Resources"][list(dlq[1])[0] if isinstance(dlq[1], list) else dlq[1].split(".")[0]]["Type"] == "AWS::SQS::Queue"
+        dlq = get_att_target(target["DeadLetterConfig"]["Arn"])
+        assert dlq and tmpl["Resources"][dlq[0]]["Type"] == "AWS::SQS::Queue", lid
     assert len(by_function["IamKeysFunction"]) == 1
     for function in GRAPH_FUNCTIONS:
         assert len(by_function[function]) == 4, f"{function}: one schedule per tenant group"

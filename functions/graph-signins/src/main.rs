@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     // Honours AWS_LAMBDA_LOG_LEVEL and AWS_LAMBDA_LOG_FORMAT=JSON.
     lambda_runtime::tracing::init_default_subscriber();
     // Built once per execution environment: Graph tokens and SSM values are reused by warm
-    // invocations. A start-up error is reported by every invocation.
+    // invocations. A failed start-up is reported and tried again by the next invocation.
     let runtime = lambda::start::<GraphSource>(GraphKind::SignIns).await;
     lambda_runtime::run(service_fn(|event| lambda::handle(&runtime, event))).await
 }

@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     // Honours AWS_LAMBDA_LOG_LEVEL and AWS_LAMBDA_LOG_FORMAT=JSON.
     lambda_runtime::tracing::init_default_subscriber();
     // Built once per execution environment; the event's time decides the report date. A
-    // start-up error is reported by every invocation.
+    // failed start-up is reported and tried again by the next invocation.
     let runtime = lambda::start::<IamSource>(()).await;
     lambda_runtime::run(service_fn(|event| lambda::handle(&runtime, event))).await
 }
