@@ -211,8 +211,9 @@ fi
 
 if [ "$dry_run" = 0 ]; then
   cat <<EOF
-Done. The Lambdas read these at a cold start; running ones keep the old values until their
-environment is replaced (docs/RUNBOOK.md, "Rotating the secret or certificate").
+Done. A collector that could not start without them picks them up at its next invocation;
+running ones keep the old values until their environment is replaced (docs/RUNBOOK.md,
+"Rotating the secret or certificate").
 EOF
   if [ -n "$cert_file" ]; then
     cat <<EOF

@@ -9,7 +9,7 @@ ensure_venv() {
   local venv
   venv="$cache/venv-$(sha256sum "$req" | cut -c1-12)"
   if [ ! -f "$venv/.complete" ]; then
-    echo "==> creating $venv (moto, pyarrow, cfn-lint, checkov, pytest, sqlglot, duckdb, awscli)"
+    echo "==> creating $venv (moto, pyarrow, cfn-lint, checkov, pytest, sqlglot, duckdb, awscli, pyyaml)"
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet -r "$req"

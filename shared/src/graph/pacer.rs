@@ -32,9 +32,13 @@ struct State {
 /// never sent again without one.
 const MARGIN_SHARE: f64 = 0.025;
 
+/// The margin's floor: transit and scheduling delays do not shrink with the window, so a short
+/// window (tests, a tighter limit) still gets 100 ms. Graph's 10 s window is not affected.
+const MARGIN_FLOOR: Duration = Duration::from_millis(100);
+
 /// The window the pacer keeps: Graph's plus the margin.
 fn padded(window: Duration) -> Duration {
-    window + window.mul_f64(MARGIN_SHARE)
+    window + window.mul_f64(MARGIN_SHARE).max(MARGIN_FLOOR)
 }
 
 impl Pacer {
