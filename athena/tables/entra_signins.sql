@@ -71,7 +71,7 @@ TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = 'NOW-3YEARS,NOW',
+  'projection.dt.range' = '2015-01-01,NOW',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'storage.location.template' = 's3://LAKE_BUCKET/entra_signins/dt=${dt}/',

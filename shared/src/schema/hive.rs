@@ -13,20 +13,24 @@ use super::TableDef;
 /// The partition column every table has: the UTC date of its time column, `YYYY-MM-DD`.
 pub const PARTITION_COLUMN: &str = "dt";
 
-/// Athena's partition projection for `dt`: a date projection over the last three years, so no
-/// crawler or `MSCK REPAIR` is ever needed. `{location}` is the table's folder with a trailing
+/// Athena's partition projection for `dt`: a date projection from 2015 (as far back as the
+/// `calendar`, so imported history and long retention stay queryable) to today, so no crawler
+/// or `MSCK REPAIR` is ever needed; queries bound `dt`, so the range costs nothing. `{location}` is the table's folder with a trailing
 /// slash; the values are Glue table parameters, also written into the DDL's `TBLPROPERTIES`.
 pub fn projection_properties(location: &str) -> Vec<(&'static str, String)> {
     vec![
         ("projection.enabled", "true".into()),
         ("projection.dt.type", "date".into()),
         ("projection.dt.format", "yyyy-MM-dd".into()),
-        ("projection.dt.range", "NOW-3YEARS,NOW".into()),
+        ("projection.dt.range", PROJECTION_RANGE.into()),
         ("projection.dt.interval", "1".into()),
         ("projection.dt.interval.unit", "DAYS".into()),
         ("storage.location.template", format!("{location}dt=${{dt}}/")),
     ]
 }
+
+/// The range of `dt` values Athena projects.
+pub const PROJECTION_RANGE: &str = "2015-01-01,NOW";
 
 /// Glue's input/output formats and SerDe for Parquet.
 pub const INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
