@@ -5,7 +5,7 @@
 use std::process::Command;
 
 mod common;
-use common::auditlake;
+use common::{auditlake, env_refs, moto_account_with_user};
 
 #[test]
 fn bad_values_are_named_and_nothing_panics() {
@@ -25,28 +25,13 @@ fn bad_values_are_named_and_nothing_panics() {
 
 #[test]
 fn collect_iam_keys_writes_the_lake_and_prints_the_summary() {
-    let moto = auditlake_testkit::moto::Moto::from_env();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let account = runtime.block_on(async {
-        let account = moto.new_account().await;
-        account.create_user("cli-user", 1).await;
-        account
-    });
     // The CLI takes credentials from the environment, like any AWS tool.
-    let creds = runtime.block_on(async {
-        use aws_credential_types::provider::ProvideCredentials;
-        account.sdk.credentials_provider().unwrap().provide_credentials().await.unwrap()
-    });
+    let (account, env) = moto_account_with_user(&runtime, "cli-user", 1);
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = auditlake(
         &["collect", "iam-keys", "--lake", dir.path().to_str().unwrap(), "--time", "2026-11-01T06:00:00Z"],
-        &[
-            ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
-            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
-            ("AWS_SESSION_TOKEN", creds.session_token().unwrap()),
-            ("AWS_ENDPOINT_URL", &moto.endpoint),
-            ("AWS_REGION", "us-east-1"),
-        ],
+        &env_refs(&env),
     );
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::auditlake;
+use common::{auditlake, env_refs, moto_account_with_user};
 
 use auditlake_core::schema::{self, hive};
 use auditlake_testkit::planted;
@@ -68,26 +68,8 @@ fn write_planted_lake(lake: &Path) -> chrono::DateTime<chrono::Utc> {
     drop(fake);
 
     // One account in moto: deploy-bot with two active keys.
-    let moto = auditlake_testkit::moto::Moto::from_env();
-    let account = runtime.block_on(async {
-        let account = moto.new_account().await;
-        account.create_user("deploy-bot", 2).await;
-        account
-    });
-    let creds = runtime.block_on(async {
-        use aws_credential_types::provider::ProvideCredentials;
-        account.sdk.credentials_provider().unwrap().provide_credentials().await.unwrap()
-    });
-    let (code, _, err) = auditlake(
-        &["collect", "iam-keys", "--lake", lake_str],
-        &[
-            ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
-            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
-            ("AWS_SESSION_TOKEN", creds.session_token().unwrap()),
-            ("AWS_ENDPOINT_URL", &moto.endpoint),
-            ("AWS_REGION", "us-east-1"),
-        ],
-    );
+    let (account, env) = moto_account_with_user(&runtime, "deploy-bot", 2);
+    let (code, _, err) = auditlake(&["collect", "iam-keys", "--lake", lake_str], &env_refs(&env));
     assert_eq!(code, 0, "{err}");
 
     // The planted credential report through the collector's report mapping and the lake writer.
