@@ -170,16 +170,18 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The `--lake` flag, parsed; its error names the flag and the value.
+fn lake_flag(raw: &str) -> anyhow::Result<LakeUrl> {
+    LakeUrl::parse(raw).map_err(|reason| anyhow::anyhow!("--lake {raw:?} is invalid: {reason}"))
+}
+
 /// The lake of `--lake` or the configuration, opened with the SDK's chain only when on S3.
 async fn open_lake(config: &Config, lake: Option<&str>) -> anyhow::Result<auditlake_core::lake::Lake> {
     let url = match lake {
-        Some(raw) => LakeUrl::parse(raw).map_err(|reason| anyhow::anyhow!("--lake {raw:?} is invalid: {reason}"))?,
+        Some(raw) => lake_flag(raw)?,
         None => config.require_lake_url()?.clone(),
     };
-    let aws = match url {
-        LakeUrl::S3 { .. } => auditlake_core::aws::load_sdk_config().await,
-        LakeUrl::Local(_) => aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build(),
-    };
+    let aws = auditlake_core::aws::sdk_config_if(matches!(url, LakeUrl::S3 { .. })).await;
     Ok(auditlake_core::lake::Lake::open(&url, &aws).await?)
 }
 
@@ -232,8 +234,7 @@ fn schema(command: SchemaCommand) -> anyhow::Result<ExitCode> {
 /// One run of a source through the same runtime as the Lambdas; the summary goes to stdout.
 async fn collect<S: FromConfig>(mut config: Config, args: CollectArgs, kind: S::Kind) -> anyhow::Result<ExitCode> {
     if let Some(raw) = &args.lake {
-        let url = LakeUrl::parse(raw).map_err(|reason| anyhow::anyhow!("--lake {raw:?} is invalid: {reason}"))?;
-        config.lake_url = Some(url);
+        config.lake_url = Some(lake_flag(raw)?);
     }
     let runtime = Runtime::<S>::start(&config, None, kind).await?;
     let summary = runtime.collect(&RunRequest::new(args.time, cli_run_id())).await?;

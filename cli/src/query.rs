@@ -90,7 +90,9 @@ pub fn query_file_text(path: &Path) -> anyhow::Result<(PathBuf, String)> {
     Ok((chosen, text))
 }
 
-fn is_variant(path: &Path) -> bool {
+/// Whether `path` is an engine variant (`<name>.datafusion.sql`, `<name>.duckdb.sql`) rather
+/// than an Athena query file.
+pub fn is_variant(path: &Path) -> bool {
     path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.contains('.'))
 }
 

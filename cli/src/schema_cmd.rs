@@ -74,7 +74,7 @@ pub fn query_files(dir: &Path) -> anyhow::Result<Vec<QueryFile>> {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
         let Some(stem) = name.strip_suffix(".sql") else { continue };
-        if stem.contains('.') {
+        if crate::query::is_variant(&path) {
             continue;
         }
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -232,12 +232,12 @@ impl Config {
     /// fails the deployment's first run instead of being ignored.
     #[allow(clippy::disallowed_methods, reason = "the one place that reads the environment")]
     pub fn from_env_strict() -> Result<Self, ConfigError> {
-        let names: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
-        let unknown = unknown_variables(names.iter().map(String::as_str));
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        let unknown = unknown_variables(vars.keys().map(String::as_str));
         if !unknown.is_empty() {
             return Err(ConfigError::Unknown { names: unknown.join(", ") });
         }
-        Self::from_env()
+        Self::from_lookup(|name| vars.get(name).cloned(), vars.keys().map(String::as_str))
     }
 
     /// What the configuration resolved to, for `auditlake config check`: names and settings,
@@ -538,6 +538,23 @@ fn is_role_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `VARIABLES` (what the strict start-up accepts) lists every name the configuration reads.
+    #[test]
+    fn every_variable_read_is_listed() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let _ = Config::from_lookup(
+            |name| {
+                read.borrow_mut().insert(name.to_string());
+                None
+            },
+            [],
+        );
+        assert!(read.borrow().len() > 10, "{:?}", read.borrow());
+        for name in read.borrow().iter() {
+            assert!(VARIABLES.contains(&name.as_str()), "{name} is read but not in config::VARIABLES");
+        }
+    }
     use secrecy::ExposeSecret;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

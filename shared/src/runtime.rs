@@ -140,12 +140,7 @@ impl<S: FromConfig> Runtime<S> {
         let aws = match aws {
             Some(aws) => aws,
             None => {
-                let needs_aws = S::needs_aws(config) || matches!(url, LakeUrl::S3 { .. });
-                loaded = if needs_aws {
-                    crate::aws::load_sdk_config().await
-                } else {
-                    aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build()
-                };
+                loaded = crate::aws::sdk_config_if(S::needs_aws(config) || matches!(url, LakeUrl::S3 { .. })).await;
                 &loaded
             }
         };
