@@ -44,6 +44,25 @@ binaries=$(grep -c '^test result:' "$cargo_log" || true)
 # They run after cargo test because some of them call the auditlake binary it built.
 py_passed=0 py_failed=0 py_status=0
 if compgen -G "tests/*/test_*.py" >/dev/null; then
+  # The report test (tests/report) opens the demo's HTML report in headless Chromium and is
+  # skipped without one, so install Debian's chromium where this machine lets us.
+  if ! command -v chromium >/dev/null 2>&1; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ] && sudo -n true >/dev/null 2>&1; then sudo="sudo -n"; fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "==> chromium not available (not on PATH and no apt-get to install it): the report browser test will be skipped"
+    elif [ "$(id -u)" -ne 0 ] && [ -z "$sudo" ]; then
+      echo "==> chromium not available (not on PATH, not root and no passwordless sudo): the report browser test will be skipped"
+    else
+      step "installing chromium for the report test"
+      apt_log="$(mktemp -t auditlake-apt.XXXXXX.log)"
+      install_chromium() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >>"$apt_log" 2>&1; }
+      if ! install_chromium && ! { $sudo apt-get update -q >>"$apt_log" 2>&1 && install_chromium; }; then
+        echo "==> chromium not available (apt-get install chromium failed, log: $apt_log): the report browser test will be skipped"
+      fi
+    fi
+  fi
+  export AUDITLAKE_TEST_ARTIFACTS="$root/test-artifacts"
   step "pytest"
   py_report="$(mktemp -t auditlake-pytest.XXXXXX.xml)"
   AUDITLAKE_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/auditlake" \

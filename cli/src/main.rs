@@ -5,11 +5,16 @@
 //! of them). Logs go to stderr (with a progress bar per tenant on a terminal, see [`progress`]);
 //! the run summary is printed to stdout as one JSON line.
 //!
+//! `demo` runs all of it against a simulated tenant on loopback ([`demo`]); `query` runs SQL
+//! over the lake with DataFusion ([`query`], the query files in [`queries`]); `report` writes the
+//! dashboard as one HTML file ([`report`]).
+//!
 //! `schema` prints the tables as Athena DDL and Glue columns and regenerates the repository's
 //! generated files ([`schema_cmd`]); `config check` validates an environment as a Lambda would.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use auditlake_core::config::Config;
 use auditlake_core::graph::{GraphKind, GraphSource};
 use auditlake_core::iam::IamSource;
@@ -19,8 +24,12 @@ use auditlake_core::runtime::{FromConfig, Runtime};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod demo;
+mod import;
 mod progress;
+mod queries;
 mod query;
+mod report;
 mod schema_cmd;
 
 #[derive(Debug, Parser)]
@@ -46,8 +55,13 @@ enum Command {
         #[command(subcommand)]
         source: CollectSource,
     },
+    /// Try auditlake without any account: collect a simulated tenant into a local lake, run
+    /// every query and write the report.
+    Demo(demo::DemoArgs),
     /// Run SQL over the lake (Apache DataFusion): the Athena query files or your own.
     Query(QueryArgs),
+    /// Write the dashboard as one self-contained HTML file.
+    Report(ReportArgs),
     /// The lake's tables as Athena DDL and Glue columns; the repository's generated files.
     Schema {
         #[command(subcommand)]
@@ -75,6 +89,22 @@ struct QueryArgs {
     lake: Option<String>,
     #[arg(long, value_enum, default_value_t = query::Format::Table)]
     format: query::Format,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// Lake location: s3://bucket/prefix or a local directory (default: $AUDITLAKE_LAKE_URL).
+    #[arg(long)]
+    lake: Option<String>,
+    /// The HTML file to write.
+    #[arg(long, default_value = "auditlake-report.html")]
+    out: std::path::PathBuf,
+    /// First day shown (default: 29 days before --to).
+    #[arg(long)]
+    from: Option<chrono::NaiveDate>,
+    /// Last day shown, and the "today" of the queries' relative ranges (default: today, UTC).
+    #[arg(long)]
+    to: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,7 +163,10 @@ async fn main() -> ExitCode {
         Command::Config { command: ConfigCommand::Check } => Config::from_env_strict(),
         _ => Config::from_env(),
     };
-    init_tracing(cli.log_format, config.as_ref().ok().and_then(|c| c.log_filter.as_deref()));
+    // The demo speaks for itself: only warnings and errors from the pipelines it runs (and the
+    // progress bars on a terminal) unless AUDITLAKE_LOG asks for more.
+    let quiet = matches!(cli.command, Command::Demo(_)).then_some("warn");
+    init_tracing(cli.log_format, config.as_ref().ok().and_then(|c| c.log_filter.as_deref()).or(quiet));
     let result = match config {
         Ok(config) => run(cli, config).await,
         Err(e) => Err(e.into()),
@@ -152,7 +185,9 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Schema { command } => schema(command),
+        Command::Demo(args) => demo::run(args).await,
         Command::Query(args) => run_query(config, args).await,
+        Command::Report(args) => run_report(config, args).await,
         Command::Config { command: ConfigCommand::Check } => {
             // A Graph function's settings are checked as a whole (tenants need the app's parameters).
             if !config.tenant_ids.is_empty() {
@@ -199,6 +234,24 @@ async fn run_query(config: Config, args: QueryArgs) -> anyhow::Result<ExitCode> 
     let (schema, batches) = engine.run(&sql).await.map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     let mut out = std::io::stdout().lock();
     query::write(&mut out, args.format, &schema, &batches)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_report(config: Config, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let lake = open_lake(&config, args.lake.as_deref()).await?;
+    let now = Utc::now();
+    let to = args.to.unwrap_or(now.date_naive());
+    // A past --to is the end of that day for the queries; today is now.
+    let as_of = if to == now.date_naive() { now } else { to.and_hms_opt(23, 59, 59).unwrap_or_default().and_utc() };
+    let from = args.from.unwrap_or(to - chrono::Duration::days(29));
+    let engine = query::LakeSql::open(&lake).await?.with_as_of(as_of);
+    let report = report::Report { lake: lake.url().to_string(), from, to, generated_at: now, banner: None };
+    let (html, visuals) = report.render(&engine).await?;
+    std::fs::write(&args.out, html).with_context(|| format!("writing {}", args.out.display()))?;
+    for v in &visuals {
+        progress::eprintln(&format!("  {:>5} rows  {}", v.rows, v.title));
+    }
+    progress::eprintln(&format!("wrote {} ({from} to {to})", args.out.display()));
     Ok(ExitCode::SUCCESS)
 }
 

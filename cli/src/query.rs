@@ -31,6 +31,8 @@ const CALENDAR_TO: (i32, u32, u32) = (2040, 12, 31);
 /// A DataFusion session with the lake's tables registered.
 pub struct LakeSql {
     ctx: SessionContext,
+    /// The time queries see as now (`current_date`, `now()`); `None` = the wall clock.
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for LakeSql {
@@ -55,12 +57,26 @@ impl LakeSql {
                 .with_context(|| format!("registering {} at {location}", table.name))?;
         }
         ctx.register_table(hive::CALENDAR_TABLE, Arc::new(calendar()?))?;
-        Ok(LakeSql { ctx })
+        Ok(LakeSql { ctx, as_of: None })
+    }
+
+    /// Queries see `now` as the current time: the relative ranges of the query files
+    /// (`current_date - interval '30' day`) then end on `now`'s date.
+    pub fn with_as_of(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        self.as_of = Some(now);
+        self
     }
 
     /// Runs one statement and collects its result.
     pub async fn run(&self, sql: &str) -> datafusion::error::Result<(Arc<Schema>, Vec<RecordBatch>)> {
-        let frame = self.ctx.sql(sql).await?;
+        // The session's state as `SessionContext::sql` would plan with (start time marked),
+        // with the start time moved to `as_of`: the planner folds `current_date` from it.
+        let mut state = self.ctx.state();
+        if let Some(now) = self.as_of {
+            state.execution_props_mut().query_execution_start_time = Some(now);
+        }
+        let plan = state.create_logical_plan(sql).await?;
+        let frame = datafusion::dataframe::DataFrame::new(state, plan);
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;
         Ok((schema, batches))
@@ -81,19 +97,16 @@ fn calendar() -> anyhow::Result<MemTable> {
 /// The SQL to run for a query file: its `.datafusion.sql` variant when one exists beside it.
 pub fn query_file_text(path: &Path) -> anyhow::Result<(PathBuf, String)> {
     let variant = path.with_extension("datafusion.sql");
-    let chosen = if path.extension().is_some_and(|e| e == "sql") && !is_variant(path) && variant.exists() {
+    let chosen = if path.extension().is_some_and(|e| e == "sql")
+        && !path.file_name().and_then(|n| n.to_str()).is_some_and(crate::queries::is_variant_name)
+        && variant.exists()
+    {
         variant
     } else {
         path.to_path_buf()
     };
     let text = std::fs::read_to_string(&chosen).with_context(|| format!("reading {}", chosen.display()))?;
     Ok((chosen, text))
-}
-
-/// Whether `path` is an engine variant (`<name>.datafusion.sql`, `<name>.duckdb.sql`) rather
-/// than an Athena query file.
-pub fn is_variant(path: &Path) -> bool {
-    path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.contains('.'))
 }
 
 /// How `auditlake query` prints a result.
@@ -140,4 +153,20 @@ pub fn write(out: &mut dyn std::io::Write, format: Format, schema: &Arc<Schema>,
         }
     }
     Ok(())
+}
+
+/// A result as JSON objects, one per row (dates as `YYYY-MM-DD`, timestamps as RFC 3339, nulls
+/// written out), for code that reads answers by column name.
+pub fn json_rows(batches: &[RecordBatch]) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let mut writer =
+        arrow_json::WriterBuilder::new().with_explicit_nulls(true).build::<_, arrow_json::writer::JsonArray>(Vec::new());
+    for b in batches {
+        writer.write(b)?;
+    }
+    writer.finish()?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(serde_json::from_slice(&bytes)?)
 }

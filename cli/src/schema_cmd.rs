@@ -57,38 +57,6 @@ pub fn glue_columns_json(table: &TableDef) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(&cols)?)
 }
 
-/// One `athena/queries/*.sql` file with the header fields the named query needs.
-#[derive(Debug)]
-pub struct QueryFile {
-    pub stem: String,
-    pub title: String,
-    pub answers: String,
-    pub text: String,
-}
-
-/// The Athena files of `dir` (not the `.datafusion.sql` / `.duckdb.sql` variants), by name.
-pub fn query_files(dir: &Path) -> anyhow::Result<Vec<QueryFile>> {
-    let mut files = Vec::new();
-    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
-    for entry in entries {
-        let path = entry?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        let Some(stem) = name.strip_suffix(".sql") else { continue };
-        if crate::query::is_variant(&path) {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let header = |key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("-- {key}:")).map(|v| v.trim().to_string()))
-                .with_context(|| format!("{}: no `-- {key}:` header line", path.display()))
-        };
-        files.push(QueryFile { stem: stem.to_string(), title: header("title")?, answers: header("answers")?, text });
-    }
-    files.sort_by(|a, b| a.stem.cmp(&b.stem));
-    Ok(files)
-}
-
 /// A YAML double-quoted scalar (JSON's escapes are YAML's).
 fn quoted(s: &str) -> String {
     serde_json::Value::from(s).to_string()
@@ -97,7 +65,7 @@ fn quoted(s: &str) -> String {
 /// The generated resources of `infra/template.yaml`: a Glue table per lake table and a named
 /// query per query file, referring to the template's `GlueDatabase`, `LakeBucket` and
 /// `AthenaWorkGroup`.
-pub fn cfn_resources(queries: &[QueryFile]) -> anyhow::Result<String> {
+pub fn cfn_resources(queries: &[crate::queries::QueryFile]) -> anyhow::Result<String> {
     let mut y = String::new();
     for table in schema::tables() {
         let location = hive::table_location("s3://${LakeBucket}", table);
@@ -172,7 +140,7 @@ pub fn generated_files(root: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     out.push((root.join("athena/tables").join(format!("{}.sql", hive::CALENDAR_TABLE)), calendar_file()));
     let template_path = root.join("infra/template.yaml");
     let template = std::fs::read_to_string(&template_path).with_context(|| format!("reading {}", template_path.display()))?;
-    let queries = query_files(&root.join("athena/queries"))?;
+    let queries = crate::queries::from_dir(&root.join("athena/queries"))?;
     out.push((template_path, splice(&template, &cfn_resources(&queries)?)?));
     Ok(out)
 }

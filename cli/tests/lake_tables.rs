@@ -10,17 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{auditlake, env_refs, moto_account_with_user};
+use common::{Answers, auditlake, col, env_refs, moto_account_with_user, repo, rows, run_queries_in_datafusion};
 
 use auditlake_core::schema::{self, hive};
 use auditlake_testkit::planted;
 use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as PhysicalType};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::schema::types::Type;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// `athena/tables/*.sql` and the template's generated region are what `schema generate` makes.
 #[test]
@@ -195,22 +191,6 @@ fn planted_lake_matches_glue_and_answers_the_queries() {
     check_answers(&answers, now);
 }
 
-fn run_queries_in_datafusion(lake: &Path) -> Answers {
-    let mut answers = Answers::new();
-    for entry in std::fs::read_dir(repo().join("athena/queries")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        let Some(stem) = name.strip_suffix(".sql").filter(|s| !s.contains('.')) else { continue };
-        let (code, out, err) =
-            auditlake(&["query", "--file", path.to_str().unwrap(), "--lake", lake.to_str().unwrap(), "--format", "json"], &[]);
-        assert_eq!(code, 0, "{name} in DataFusion: {err}");
-        answers.insert(stem.to_string(), serde_json::from_str(&out).unwrap_or_else(|e| panic!("{name}: {e}: {out}")));
-    }
-    answers
-}
-
-type Answers = BTreeMap<String, serde_json::Value>;
-
 fn run_queries(lake: &Path) -> Answers {
     let out = Command::new("python3")
         .arg(repo().join("scripts/checks/run_queries.py"))
@@ -225,29 +205,9 @@ fn run_queries(lake: &Path) -> Answers {
     serde_json::from_str(&stdout).unwrap()
 }
 
-/// The rows of `query` as objects keyed by column name (the CLI prints objects; the DuckDB
-/// runner prints columns and rows).
-fn rows(answers: &Answers, query: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let a = answers.get(query).unwrap_or_else(|| panic!("no answer for {query}; have {:?}", answers.keys()));
-    if let Some(objects) = a.as_array() {
-        return objects.iter().map(|o| o.as_object().unwrap().clone()).collect();
-    }
-    let columns: Vec<String> = serde_json::from_value(a["columns"].clone()).unwrap();
-    a["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| columns.iter().cloned().zip(r.as_array().unwrap().iter().cloned()).collect())
-        .collect()
-}
-
 fn check_answers(answers: &Answers, now: chrono::DateTime<chrono::Utc>) {
     use serde_json::json;
-    let files = std::fs::read_dir(repo().join("athena/queries")).unwrap();
-    let stems: Vec<String> = files
-        .filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_suffix(".sql")).map(String::from))
-        .filter(|s| !s.contains('.'))
-        .collect();
+    let stems = common::query_stems();
     assert!(stems.len() >= 14, "{stems:?}");
     for stem in &stems {
         assert!(answers.contains_key(stem), "{stem} did not run");
@@ -255,9 +215,6 @@ fn check_answers(answers: &Answers, now: chrono::DateTime<chrono::Utc>) {
     let anchor = planted::anchor(now);
     let day = |k: i64| json!(planted::day(anchor, k).to_string());
     let report_day = |k: i64| json!((now - chrono::Duration::days(k)).date_naive().to_string());
-    let col = |rows: &[serde_json::Map<String, serde_json::Value>], name: &str| -> Vec<serde_json::Value> {
-        rows.iter().map(|r| r.get(name).unwrap_or_else(|| panic!("no column {name}: {r:?}")).clone()).collect()
-    };
 
     // AWS keys: the old and unused keys of the reported account, deploy-bot's two keys (moto),
     // the root key, and a day without keys that still has its row.

@@ -1,4 +1,4 @@
-//! Dev-only helpers for auditlake's tests and benchmarks.
+//! Fakes and data for auditlake's tests, benchmarks and `auditlake demo`.
 //!
 //! - [`moto`]: a handle on the moto server `scripts/test.sh` starts, with one fresh AWS
 //!   account per test (moto keys state by account, so parallel tests never see each other).
@@ -6,7 +6,10 @@
 //! - [`logs`]: capture every log line a test binary emits, to prove secrets never appear.
 //! - [`graph`]: an in-process fake of Microsoft Graph's audit logs and the Entra token endpoint.
 //! - [`planted`]: a tenant and an account with the cases the Athena queries exist to find.
+//! - [`demo`]: the simulated organisation `auditlake demo` collects from (the planted cases
+//!   amid weeks of everyday activity, over several tenants).
 
+pub mod demo;
 pub mod graph;
 pub mod moto;
 pub mod planted;

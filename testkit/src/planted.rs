@@ -42,14 +42,14 @@ fn at(anchor: DateTime<Utc>, days: i64, minutes: i64) -> DateTime<Utc> {
 }
 
 /// Replaces top-level properties of `record` with those of `with`.
-fn set(mut record: Value, with: Value) -> Value {
+pub(crate) fn set(mut record: Value, with: Value) -> Value {
     if let (Value::Object(r), Value::Object(w)) = (&mut record, with) {
         r.extend(w);
     }
     record
 }
 
-fn location(city: &str, state: &str, country: &str) -> Value {
+pub(crate) fn location(city: &str, state: &str, country: &str) -> Value {
     json!({"city": city, "state": state, "countryOrRegion": country, "geoCoordinates": {"altitude": null, "latitude": null, "longitude": null}})
 }
 
@@ -152,11 +152,11 @@ pub fn signins(anchor: DateTime<Utc>) -> Vec<Value> {
     out
 }
 
-fn audit(id: &str, time: DateTime<Utc>, category: &str, activity: &str, with: Value) -> Value {
+pub(crate) fn audit(id: &str, time: DateTime<Utc>, category: &str, activity: &str, with: Value) -> Value {
     set(set(audit_record(id, time), json!({"category": category, "activityDisplayName": activity, "result": "success"})), with)
 }
 
-fn initiated_by(user: &str) -> Value {
+pub(crate) fn initiated_by(user: &str) -> Value {
     json!({"user": {"id": null, "displayName": null, "userPrincipalName": format!("{user}@contoso.com"), "ipAddress": "198.51.100.7", "userType": null, "homeTenantId": null, "homeTenantName": null}, "app": null})
 }
 

@@ -1,6 +1,67 @@
-//! What the CLI's test binaries share: running the `auditlake` binary this build made.
+//! What the CLI's test binaries share: running the `auditlake` binary this build made, and
+//! reading the answers of the query files it runs.
 
+#![allow(dead_code, reason = "each test binary uses a part of this module")]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The repository's root folder.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Athena query files' stems (not the engine variants).
+pub fn query_stems() -> Vec<String> {
+    let files = std::fs::read_dir(repo().join("athena/queries")).expect("athena/queries");
+    let mut stems: Vec<String> = files
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".sql").map(String::from))
+        .filter(|s| !s.contains('.'))
+        .collect();
+    stems.sort();
+    stems
+}
+
+/// Query answers by query file stem: a JSON array of objects (the CLI) or
+/// `{"columns", "rows"}` (the DuckDB runner).
+pub type Answers = BTreeMap<String, serde_json::Value>;
+
+/// A row of an answer, keyed by column name.
+pub type Row = serde_json::Map<String, serde_json::Value>;
+
+/// Every query file run by `auditlake query --file` over `lake`.
+pub fn run_queries_in_datafusion(lake: &Path) -> Answers {
+    let mut answers = Answers::new();
+    for stem in query_stems() {
+        let path = repo().join(format!("athena/queries/{stem}.sql"));
+        let (code, out, err) =
+            auditlake(&["query", "--file", path.to_str().unwrap(), "--lake", lake.to_str().unwrap(), "--format", "json"], &[]);
+        assert_eq!(code, 0, "{stem} in DataFusion: {err}");
+        answers.insert(stem.clone(), serde_json::from_str(&out).unwrap_or_else(|e| panic!("{stem}: {e}: {out}")));
+    }
+    answers
+}
+
+/// The rows of `query` as objects keyed by column name.
+pub fn rows(answers: &Answers, query: &str) -> Vec<Row> {
+    let a = answers.get(query).unwrap_or_else(|| panic!("no answer for {query}; have {:?}", answers.keys()));
+    if let Some(objects) = a.as_array() {
+        return objects.iter().map(|o| o.as_object().unwrap().clone()).collect();
+    }
+    let columns: Vec<String> = serde_json::from_value(a["columns"].clone()).unwrap();
+    a["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| columns.iter().cloned().zip(r.as_array().unwrap().iter().cloned()).collect())
+        .collect()
+}
+
+/// The values of column `name` in `rows`.
+pub fn col(rows: &[Row], name: &str) -> Vec<serde_json::Value> {
+    rows.iter().map(|r| r.get(name).unwrap_or_else(|| panic!("no column {name}: {r:?}")).clone()).collect()
+}
 
 /// Runs `auditlake` with `args` and extra environment; its exit code, stdout and stderr.
 pub fn auditlake(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {

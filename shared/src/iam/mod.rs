@@ -192,20 +192,30 @@ impl Source for IamSource {
         let dt: NaiveDate = plan.partition.unwrap_or_else(|| request.event_time.date_naive());
         out.claim(dt);
         let snapshot = self.snapshot(unit, request.event_time, &request.run_id).await?;
-        let batch = rows_to_batch(TABLE.schema(), &snapshot.rows)
-            .map_err(|e| IamError::Mapping { account: unit.into(), message: e.to_string() })?;
-        out.write(dt, &batch).await?;
-        for record in snapshot.rejected {
-            out.quarantine(dt, record);
-        }
+        let (method, report_generated_at) = (snapshot.method, snapshot.report_generated_at);
+        write_snapshot(unit, dt, snapshot, out).await?;
         Ok(PullOutcome {
-            cursor: snapshot.report_generated_at,
+            cursor: report_generated_at,
             seen_ids: Default::default(),
             lanes: Default::default(),
             more_to_do: false,
-            detail: Some(serde_json::json!({ "method": snapshot.method, "report_generated_at": snapshot.report_generated_at })),
+            detail: Some(serde_json::json!({ "method": method, "report_generated_at": report_generated_at })),
         })
     }
+}
+
+/// Writes an account's snapshot into the `dt` partition of `out` (claimed first, so a retry
+/// replaces the files of an earlier attempt) and quarantines its unreadable report lines: what
+/// the collector does with every snapshot, and what an import of a saved report does.
+pub async fn write_snapshot(account: &str, dt: NaiveDate, snapshot: Snapshot, out: &mut TableWriter) -> Result<(), IamError> {
+    out.claim(dt);
+    let batch = rows_to_batch(TABLE.schema(), &snapshot.rows)
+        .map_err(|e| IamError::Mapping { account: account.into(), message: e.to_string() })?;
+    out.write(dt, &batch).await?;
+    for record in snapshot.rejected {
+        out.quarantine(dt, record);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
