@@ -1,24 +1,115 @@
 //! `auditlake import`: files exported elsewhere into the lake, through the collectors' mapping.
 //!
-//! [`credential_report`] writes a saved IAM credential report as the IAM collector writes the
-//! one it fetches: the same parser and mapping ([`iam::report_snapshot`]), one snapshot per
-//! account and report date with the account as the file stem (importing it again rewrites
-//! the same file), unreadable lines quarantined.
+//! - Graph exports of sign-ins and directory audits ([`graph::import_file`]): a list response,
+//!   a bare array or JSON lines ([`split`]), gzip or not, mapped in parallel, deduplicated on
+//!   `id` against the lake, quarantined with file and line.
+//! - IAM credential reports ([`credential_report_file`]): the CSV, or the JSON that
+//!   `aws iam get-credential-report` prints (which carries the report's time), written as the
+//!   IAM collector writes the report it fetches ([`credential_report`]): the same parser and
+//!   mapping, one snapshot per account and report date, the account as the file stem.
+//!
+//! Every imported file is recorded by its SHA-256 under `_state/imports/<table>/`, so importing
+//! it again changes nothing.
+
+pub mod graph;
+pub mod split;
+
+use std::path::Path;
 
 use anyhow::Context;
 use auditlake_core::iam::{self, report};
 use auditlake_core::lake::Lake;
 use auditlake_core::schema::iam_access_keys::TABLE;
 use chrono::{DateTime, Utc};
+use object_store::ObjectStoreExt;
 
-/// What an import wrote.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// What an import of one file wrote.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ImportSummary {
     pub table: String,
+    pub file: String,
+    /// The file stem of what it wrote.
+    pub stem: String,
     pub rows: u64,
     pub files: u64,
     pub quarantined: u64,
+    /// Records skipped because their id was already in the lake or earlier in the file.
+    pub duplicates: u64,
+    /// When the same bytes were imported before: that import's summary; nothing was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_imported: Option<Box<ImportSummary>>,
     pub files_written: Vec<String>,
+}
+
+fn manifest_path(table: &str, digest: &str) -> object_store::path::Path {
+    object_store::path::Path::from(format!("_state/imports/{table}/{digest}.json"))
+}
+
+/// The summary of an earlier import of the file with SHA-256 `digest`, if there was one.
+pub async fn manifest(lake: &Lake, table: &str, digest: &str) -> anyhow::Result<Option<Box<ImportSummary>>> {
+    let path = manifest_path(table, digest);
+    match lake.store().get(&path).await {
+        Ok(found) => {
+            let bytes = found.bytes().await.with_context(|| format!("reading {path}"))?;
+            Ok(Some(Box::new(serde_json::from_slice(&bytes).with_context(|| format!("{path} is not an import manifest"))?)))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {path}")),
+    }
+}
+
+/// Records that the file with SHA-256 `digest` was imported (after its data is durable).
+pub async fn record_manifest(lake: &Lake, table: &str, digest: &str, summary: &ImportSummary) -> anyhow::Result<()> {
+    let path = manifest_path(table, digest);
+    let body = serde_json::to_vec_pretty(summary)?;
+    lake.store().put(&path, body.into()).await.with_context(|| format!("writing {path}"))?;
+    Ok(())
+}
+
+/// Imports a saved credential report: the CSV (then `generated_at` must say when IAM made it)
+/// or the JSON of `aws iam get-credential-report` (`Content`, `GeneratedTime`).
+pub async fn credential_report_file(
+    lake: &Lake,
+    path: &Path,
+    generated_at: Option<DateTime<Utc>>,
+    run_id: &str,
+) -> anyhow::Result<ImportSummary> {
+    use base64::Engine;
+    let origin = path.display().to_string();
+    let bytes = std::fs::read(path).with_context(|| format!("reading {origin}"))?;
+    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(earlier) = manifest(lake, TABLE.name, &digest).await? {
+        return Ok(ImportSummary {
+            table: TABLE.name.into(),
+            file: origin,
+            already_imported: Some(earlier),
+            ..Default::default()
+        });
+    }
+    let text = String::from_utf8(bytes).with_context(|| format!("{origin} is not UTF-8 text"))?;
+    let (csv, generated_at) = if text.trim_start().starts_with('{') {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Response {
+            content: String,
+            generated_time: DateTime<Utc>,
+        }
+        let response: Response = serde_json::from_str(&text)
+            .with_context(|| format!("{origin}: not the JSON of `aws iam get-credential-report` (Content, GeneratedTime)"))?;
+        let csv = base64::engine::general_purpose::STANDARD
+            .decode(response.content.trim())
+            .with_context(|| format!("{origin}: Content is not base64"))?;
+        (String::from_utf8(csv).with_context(|| format!("{origin}: the report is not UTF-8"))?, response.generated_time)
+    } else {
+        let at = generated_at.with_context(|| {
+            format!("{origin}: a CSV report does not say when IAM generated it: pass --generated-at (the GeneratedTime that get-credential-report printed)")
+        })?;
+        (text, at)
+    };
+    let mut summary = credential_report(lake, &origin, &csv, generated_at, run_id).await?;
+    summary.file = origin;
+    record_manifest(lake, TABLE.name, &digest, &summary).await?;
+    Ok(summary)
 }
 
 /// Imports one credential report (CSV text, as `GetCredentialReport` returns it) generated at
@@ -38,10 +129,13 @@ pub async fn credential_report(
     let stats = writer.finish().await?;
     Ok(ImportSummary {
         table: TABLE.name.to_string(),
+        file: origin.to_string(),
+        stem: account,
         rows: stats.rows,
         files: stats.files,
         quarantined: stats.quarantined,
         files_written: stats.paths,
+        ..Default::default()
     })
 }
 

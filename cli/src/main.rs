@@ -62,6 +62,9 @@ enum Command {
     Query(QueryArgs),
     /// Write the dashboard as one self-contained HTML file.
     Report(ReportArgs),
+    /// Import exported files (Graph JSON of sign-ins or audits, IAM credential reports) into
+    /// the lake through the collectors' mapping; a file imported before is skipped.
+    Import(ImportArgs),
     /// The lake's tables as Athena DDL and Glue columns; the repository's generated files.
     Schema {
         #[command(subcommand)]
@@ -91,6 +94,38 @@ struct QueryArgs {
     format: query::Format,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum ImportTable {
+    EntraSignins,
+    EntraDirectoryAudits,
+    AwsIamAccessKeys,
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// The table the files hold.
+    #[arg(value_enum)]
+    table: ImportTable,
+    /// The files: Graph JSON (a list response, a bare array or JSON lines; gzip or not) for
+    /// the Entra tables; a credential report (CSV, or the JSON of `aws iam
+    /// get-credential-report`) for aws_iam_access_keys.
+    #[arg(required = true)]
+    files: Vec<std::path::PathBuf>,
+    /// Lake location: s3://bucket/prefix or a local directory (default: $AUDITLAKE_LAKE_URL).
+    #[arg(long)]
+    lake: Option<String>,
+    /// The Entra tenant the records are from (the tenant_id column; Graph records do not say).
+    #[arg(long, required_if_eq_any([("table", "entra_signins"), ("table", "entra_directory_audits")]))]
+    tenant: Option<String>,
+    /// When IAM generated a CSV credential report (RFC 3339); the JSON form carries it.
+    #[arg(long)]
+    generated_at: Option<DateTime<Utc>>,
+    /// Records mapped side by side (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
 #[derive(Debug, clap::Args)]
 struct ReportArgs {
     /// Lake location: s3://bucket/prefix or a local directory (default: $AUDITLAKE_LAKE_URL).
@@ -118,6 +153,9 @@ enum SchemaCommand {
     },
     /// Print a table's Glue columns with their Hive types, as JSON (what `aws glue` takes).
     GlueColumns { table: String },
+    /// Print the Azure Monitor custom table and stream columns of the access-key report, as
+    /// JSON (what infra/azure/ declares).
+    AzureColumns,
     /// Write athena/tables/*.sql and the generated region of infra/template.yaml.
     Generate {
         /// Only compare: list the files that differ and exit 1 if any does.
@@ -188,6 +226,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Query(args) => run_query(config, args).await,
         Command::Report(args) => run_report(config, args).await,
+        Command::Import(args) => run_import(config, args).await,
         Command::Config { command: ConfigCommand::Check } => {
             // A Graph function's settings are checked as a whole (tenants need the app's parameters).
             if !config.tenant_ids.is_empty() {
@@ -237,6 +276,57 @@ async fn run_query(config: Config, args: QueryArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+async fn run_import(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    use import::graph::GraphImport;
+    let lake = open_lake(&config, args.lake.as_deref()).await?;
+    if let Some(tenant) = &args.tenant {
+        auditlake_core::config::parse_tenant_ids("--tenant", tenant)?;
+    }
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let run_id = cli_run_id();
+    let mut failed = false;
+    for file in &args.files {
+        let name = file.display().to_string();
+        let summary = match args.table {
+            ImportTable::AwsIamAccessKeys => import::credential_report_file(&lake, file, args.generated_at, &run_id).await,
+            ImportTable::EntraSignins | ImportTable::EntraDirectoryAudits => {
+                let kind = if matches!(args.table, ImportTable::EntraSignins) {
+                    GraphImport::SignIns
+                } else {
+                    GraphImport::DirectoryAudits
+                };
+                let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+                let progress = progress::FileProgress::new(&name, size);
+                let tenant = args.tenant.as_deref().unwrap_or_default();
+                let result =
+                    import::graph::import_file(&lake, kind, tenant, file, workers, &run_id, &|read| progress.update(read)).await;
+                progress.finish();
+                result
+            }
+        };
+        match summary {
+            Ok(summary) => {
+                println!("{}", serde_json::to_string(&summary)?);
+                match &summary.already_imported {
+                    Some(earlier) => progress::eprintln(&format!(
+                        "{name}: imported before ({} rows into {}); nothing to do",
+                        earlier.rows, earlier.table
+                    )),
+                    None => progress::eprintln(&format!(
+                        "{name}: {} rows into {} in {} files, {} already in the lake, {} quarantined",
+                        summary.rows, summary.table, summary.files, summary.duplicates, summary.quarantined
+                    )),
+                }
+            }
+            Err(e) => {
+                progress::eprintln(&format!("error: {e:#}"));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
 async fn run_report(config: Config, args: ReportArgs) -> anyhow::Result<ExitCode> {
     let lake = open_lake(&config, args.lake.as_deref()).await?;
     let now = Utc::now();
@@ -267,6 +357,7 @@ fn schema(command: SchemaCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", schema_cmd::glue_columns_json(t)?);
             }
         }
+        SchemaCommand::AzureColumns => println!("{}", schema_cmd::azure_columns_json()?),
         SchemaCommand::Generate { check, root } => {
             let changed = schema_cmd::generate(&root, check)?;
             for path in &changed {

@@ -40,6 +40,49 @@ pub fn eprintln(line: &str) {
     }
 }
 
+/// Reports the bytes read of a long file: a bar with rate and ETA on a terminal, else a log
+/// line at every tenth of the file.
+#[derive(Debug)]
+pub struct FileProgress {
+    bar: Option<ProgressBar>,
+    name: String,
+    total: u64,
+    logged_tenths: std::sync::atomic::AtomicU64,
+}
+
+impl FileProgress {
+    pub fn new(name: &str, total: u64) -> Self {
+        let bar = BARS.get().map(|bars| {
+            let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+                .expect("a valid progress template")
+                .progress_chars("=> ");
+            DRAWN.store(true, Ordering::Relaxed);
+            bars.add(ProgressBar::new(total).with_style(style).with_prefix(name.to_string()))
+        });
+        FileProgress { bar, name: name.to_string(), total, logged_tenths: Default::default() }
+    }
+
+    /// `read` bytes of the file are done.
+    pub fn update(&self, read: u64) {
+        match &self.bar {
+            Some(bar) => bar.set_position(read),
+            None if self.total > 0 => {
+                let tenths = (read.min(self.total) * 10 / self.total).min(10);
+                if self.logged_tenths.fetch_max(tenths, Ordering::Relaxed) < tenths {
+                    tracing::info!(file = %self.name, read, total = self.total, "importing: {}0 % read", tenths);
+                }
+            }
+            None => {}
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
 /// One bar per tenant, fed by progress events.
 pub struct ProgressLayer {
     bars: MultiProgress,

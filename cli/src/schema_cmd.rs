@@ -57,6 +57,20 @@ pub fn glue_columns_json(table: &TableDef) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(&cols)?)
 }
 
+/// The Azure Monitor table and stream of the access-key report, as JSON.
+pub fn azure_columns_json() -> anyhow::Result<String> {
+    use auditlake_core::schema::azure;
+    let list = |columns: Vec<(String, &str)>| -> Vec<serde_json::Value> {
+        columns.into_iter().map(|(name, ty)| serde_json::json!({"name": name, "type": ty})).collect()
+    };
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "table": azure::TABLE_NAME,
+        "stream": azure::STREAM_NAME,
+        "stream_columns": list(azure::stream_columns()),
+        "table_columns": list(azure::table_columns()),
+    }))?)
+}
+
 /// A YAML double-quoted scalar (JSON's escapes are YAML's).
 fn quoted(s: &str) -> String {
     serde_json::Value::from(s).to_string()

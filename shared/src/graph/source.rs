@@ -459,7 +459,7 @@ impl GraphSource {
         for rejected in mapped.rejected {
             // Kept under the record's own day and id when those are readable, so that a
             // re-scan of the overlap does not quarantine it a second time.
-            let key = rejected_key(&rejected.raw, table.time_property);
+            let key = crate::schema::graph::record_key(&rejected.raw, table.time_property);
             if let Some((id, time)) = &key
                 && (*time < from || *time >= to || progress.seen.insert(id.clone(), *time).is_some())
             {
@@ -511,14 +511,4 @@ impl GraphSource {
         }
         Ok(())
     }
-}
-
-/// The id and time of a record that could not be decoded, when they are readable at all.
-/// Only rejected records take this slower path; repeated keys resolve last-wins, as in the
-/// decoder.
-fn rejected_key(raw: &str, time_property: &str) -> Option<(String, DateTime<Utc>)> {
-    let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw).ok()?;
-    let id = record.get("id")?.as_str().filter(|id| !id.is_empty())?;
-    let time = DateTime::parse_from_rfc3339(record.get(time_property)?.as_str()?).ok()?.with_timezone(&Utc);
-    Some((id.to_string(), time))
 }

@@ -192,6 +192,22 @@ impl TableWriter {
         Ok(())
     }
 
+    /// Keeps at most `max` partitions' files open, closing every other one than `current` when
+    /// there are more: for input in no particular time order (an import), which would
+    /// otherwise hold a row group in memory for every day it touched. A later row for a
+    /// closed partition opens its next part.
+    pub async fn limit_open(&mut self, max: usize, current: NaiveDate) -> Result<(), LakeError> {
+        if self.open.len() <= max {
+            return Ok(());
+        }
+        let others: Vec<NaiveDate> = self.open.keys().copied().filter(|d| *d != current).collect();
+        for d in others {
+            let part = self.open.remove(&d).expect("listed above");
+            self.close_part(part).await?;
+        }
+        Ok(())
+    }
+
     /// Keeps a record that could not be mapped; it is written at [`finish`](Self::finish).
     pub fn quarantine(&mut self, dt: NaiveDate, record: QuarantinedRecord) {
         self.claim(dt);

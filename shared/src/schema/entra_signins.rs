@@ -2,7 +2,11 @@
 //!
 //! Every v1.0 `signIn` property plus the beta properties people query, in Graph's order.
 
-use arrow_schema::Field;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_schema::{ArrowError, Field};
 
 use super::TableDef;
 use super::graph::GraphTable;
@@ -10,6 +14,35 @@ use super::graph::dsl::*;
 
 pub static GRAPH: GraphTable =
     GraphTable { graph_fields, time_property: "createdDateTime", context_columns: &["sign_in_event_type"] };
+
+/// Sets `sign_in_event_type` from each record itself, for sign-ins that did not come from a
+/// query of one event type (an import of exported files): the first of `signInEventTypes`
+/// (beta), else `interactiveUser` when `isInteractive` (v1.0 returns interactive sign-ins
+/// only), else `nonInteractiveUser` when it is false, else null.
+pub fn event_types_from_records(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let column = |name: &str| {
+        batch.schema().index_of(name).map_err(|_| ArrowError::SchemaError(format!("not a sign-in batch: no {name}")))
+    };
+    let (types, interactive, target) = (column("sign_in_event_types")?, column("is_interactive")?, column("sign_in_event_type")?);
+    let types = batch.column(types).as_list::<i32>();
+    let interactive = batch.column(interactive).as_boolean();
+    let derived: StringArray = (0..batch.num_rows())
+        .map(|i| {
+            let listed = types.is_valid(i).then(|| types.value(i)).and_then(|v| {
+                let v = v.as_string::<i32>().clone();
+                (!v.is_empty() && v.is_valid(0)).then(|| v.value(0).to_string())
+            });
+            listed.or_else(|| {
+                interactive
+                    .is_valid(i)
+                    .then(|| if interactive.value(i) { "interactiveUser" } else { "nonInteractiveUser" }.to_string())
+            })
+        })
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    columns[target] = Arc::new(derived);
+    RecordBatch::try_new(batch.schema(), columns)
+}
 
 pub static TABLE: TableDef = TableDef {
     name: "entra_signins",

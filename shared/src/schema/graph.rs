@@ -247,6 +247,15 @@ impl GraphMapper {
     }
 }
 
+/// The id and time of a record the mapping rejected, when its text still shows them (so it
+/// can be quarantined under its own day, and recognised when it comes again).
+pub fn record_key(raw: &str, time_property: &str) -> Option<(String, DateTime<Utc>)> {
+    let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw).ok()?;
+    let id = record.get("id")?.as_str().filter(|id| !id.is_empty())?;
+    let time = DateTime::parse_from_rfc3339(record.get(time_property)?.as_str()?).ok()?.with_timezone(&Utc);
+    Some((id.to_string(), time))
+}
+
 /// The lake column holding each record as received.
 pub const RAW: &str = "raw";
 

@@ -15,6 +15,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, DataType, Field, SchemaRef, TimeUnit};
 use serde::Serialize;
 
+pub mod azure;
 pub mod entra_directory_audits;
 pub mod entra_signins;
 pub mod graph;
