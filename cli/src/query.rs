@@ -6,7 +6,10 @@
 //! table the zero-filling queries join (generated in memory). The files of `athena/queries/`
 //! run as they are; where DataFusion cannot run the Trino text (see
 //! `../shared/reference/sql-portability.md`), a `<name>.datafusion.sql` variant beside the file
-//! is run instead ([`query_file_text`]).
+//! is run instead ([`query_file_text`]). Trino functions with no DataFusion counterpart that
+//! people write in Athena are registered under their Trino names ([`trino`]).
+
+mod trino;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +60,7 @@ impl LakeSql {
                 .with_context(|| format!("registering {} at {location}", table.name))?;
         }
         ctx.register_table(hive::CALENDAR_TABLE, Arc::new(calendar()?))?;
+        trino::register(&ctx);
         Ok(LakeSql { ctx, as_of: None })
     }
 
