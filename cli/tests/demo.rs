@@ -7,29 +7,19 @@
 
 #![allow(clippy::unwrap_used, reason = "a test states its expectations with unwrap")]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 mod common;
 use common::{Answers, Row, auditlake, col, query_stems, rows, run_queries_in_datafusion};
 use serde_json::json;
 
-/// Every Parquet file of the lake with its size, by lake-relative path.
-fn parquet_files(lake: &Path) -> BTreeMap<String, u64> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![lake.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "parquet") {
-                let relative = path.strip_prefix(lake).unwrap().display().to_string();
-                files.insert(relative, path.metadata().unwrap().len());
-            }
-        }
-    }
-    files
+/// The lake's Parquet files, lake-relative.
+fn parquet_files(lake: &Path) -> Vec<String> {
+    common::files_under(lake)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .map(|p| p.strip_prefix(lake).unwrap().display().to_string())
+        .collect()
 }
 
 fn count(lake: &Path, table: &str) -> u64 {
@@ -100,7 +90,7 @@ fn the_demo_collects_answers_reports_and_can_run_again() {
         ["entra_signins", "entra_directory_audits", "aws_iam_access_keys"].iter().map(|t| count(&lake, t)).collect();
     assert_eq!(counts, again, "same rows after a second run");
     let files_again = parquet_files(&lake);
-    assert_eq!(files.keys().collect::<Vec<_>>(), files_again.keys().collect::<Vec<_>>(), "same files");
+    assert_eq!(files, files_again, "same files");
 }
 
 /// Each query's planted case is in its answer; the everyday traffic may add rows around it.

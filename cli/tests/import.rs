@@ -8,7 +8,7 @@ use std::path::Path;
 
 mod common;
 use auditlake_testkit::planted;
-use common::auditlake;
+use common::{auditlake, files_under as walk};
 use serde_json::{Value, json};
 
 fn count(lake: &Path, sql: &str) -> u64 {
@@ -162,23 +162,4 @@ fn credential_reports_import_as_csv_and_as_the_clis_json() {
     let (code, summaries, _) = import(&lake, &["aws_iam_access_keys", json_path.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(summaries[0]["already_imported"].is_object());
-}
-
-/// Every file under `dir` with its bytes' length, sorted.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }

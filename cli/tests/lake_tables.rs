@@ -147,18 +147,11 @@ fn template_glue_columns() -> BTreeMap<String, Vec<(String, String)>> {
 }
 
 fn first_parquet(dir: &Path) -> PathBuf {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                return p;
-            }
-        }
-    }
-    panic!("no Parquet file under {}", dir.display())
+    let files = common::files_under(dir);
+    files
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .unwrap_or_else(|| panic!("no Parquet file under {}", dir.display()))
 }
 
 #[test]

@@ -122,7 +122,18 @@ impl CheckpointStore {
     }
 
     pub async fn load(&self, table: &str, unit: &str) -> Result<(Option<Checkpoint>, Version), CheckpointError> {
-        let path = Self::path(table, unit);
+        self.load_document(&Self::path(table, unit)).await
+    }
+
+    /// Writes `checkpoint` if the stored one is still at `expected`; returns the new version.
+    pub async fn save(&self, checkpoint: Checkpoint, expected: &Version) -> Result<Version, CheckpointError> {
+        let path = Self::path(&checkpoint.table, &checkpoint.unit);
+        self.save_document(&path, checkpoint, expected).await
+    }
+
+    /// Loads any state document at `path` (lake-relative), with the version to save it at.
+    pub async fn load_document<T: StateDocument>(&self, path: &Path) -> Result<(Option<T>, Version), CheckpointError> {
+        let path = path.clone();
         if let Some(root) = self.lake.local_root() {
             let file = root.join(path.as_ref());
             return tokio::task::spawn_blocking(move || local::load(&file))
@@ -133,26 +144,31 @@ impl CheckpointStore {
             Ok(got) => {
                 let etag = got.meta.e_tag.clone().unwrap_or_default();
                 let bytes = got.bytes().await.map_err(|e| store_err(&path, e.to_string(), store_error_class(&e)))?;
-                let checkpoint = parse(&path, &bytes)?;
-                Ok((Some(checkpoint), Version::ETag(etag)))
+                let document = parse(&path, &bytes)?;
+                Ok((Some(document), Version::ETag(etag)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok((None, Version::Absent)),
             Err(e) => Err(store_err(&path, e.to_string(), store_error_class(&e))),
         }
     }
 
-    /// Writes `checkpoint` if the stored one is still at `expected`; returns the new version.
-    pub async fn save(&self, mut checkpoint: Checkpoint, expected: &Version) -> Result<Version, CheckpointError> {
-        let path = Self::path(&checkpoint.table, &checkpoint.unit);
+    /// Writes any state document at `path` if the stored one is still at `expected`.
+    pub async fn save_document<T: StateDocument>(
+        &self,
+        path: &Path,
+        mut document: T,
+        expected: &Version,
+    ) -> Result<Version, CheckpointError> {
+        let path = path.clone();
         if let Some(root) = self.lake.local_root() {
             let file = root.join(path.as_ref());
             let expected = expected.clone();
-            return tokio::task::spawn_blocking(move || local::save(&file, checkpoint, &expected))
+            return tokio::task::spawn_blocking(move || local::save(&file, document, &expected))
                 .await
                 .map_err(|e| store_err(&path, e.to_string(), ErrorClass::Retryable))?;
         }
-        checkpoint.generation += 1;
-        let body = serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint always serializes");
+        document.set_generation(document.generation() + 1);
+        let body = serde_json::to_vec_pretty(&document).expect("a state document always serializes");
         let mode = match expected {
             Version::Absent => PutMode::Create,
             Version::ETag(e_tag) => PutMode::Update(UpdateVersion { e_tag: Some(e_tag.clone()), version: None }),
@@ -175,7 +191,24 @@ fn store_err(path: impl std::fmt::Display, message: String, class: ErrorClass) -
     CheckpointError::Store { path: path.to_string(), message, class }
 }
 
-fn parse(path: impl std::fmt::Display, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+/// A JSON document under `_state/` written with the checkpoints' conditional write
+/// ([`CheckpointStore::save_document`]): checkpoints, and the Azure delivery progress.
+pub trait StateDocument: Serialize + serde::de::DeserializeOwned + Send + 'static {
+    /// How many times it was written: the version a local store compares (S3 uses the ETag).
+    fn generation(&self) -> u64;
+    fn set_generation(&mut self, generation: u64);
+}
+
+impl StateDocument for Checkpoint {
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+    fn set_generation(&mut self, generation: u64) {
+        self.generation = generation;
+    }
+}
+
+fn parse<T: StateDocument>(path: impl std::fmt::Display, bytes: &[u8]) -> Result<T, CheckpointError> {
     serde_json::from_slice(bytes).map_err(|e| CheckpointError::Corrupt { path: path.to_string(), message: e.to_string() })
 }
 
@@ -187,19 +220,23 @@ mod local {
     use fs4::fs_std::FileExt;
     use std::io::Write;
 
-    pub(super) fn load(file: &PathBuf) -> Result<(Option<Checkpoint>, Version), CheckpointError> {
+    pub(super) fn load<T: StateDocument>(file: &PathBuf) -> Result<(Option<T>, Version), CheckpointError> {
         match std::fs::read(file) {
             Ok(bytes) => {
-                let checkpoint = parse(file.display(), &bytes)?;
-                let generation = checkpoint.generation;
-                Ok((Some(checkpoint), Version::Generation(generation)))
+                let document: T = parse(file.display(), &bytes)?;
+                let generation = document.generation();
+                Ok((Some(document), Version::Generation(generation)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((None, Version::Absent)),
             Err(e) => Err(store_err(file.display(), e.to_string(), ErrorClass::Retryable)),
         }
     }
 
-    pub(super) fn save(file: &PathBuf, mut checkpoint: Checkpoint, expected: &Version) -> Result<Version, CheckpointError> {
+    pub(super) fn save<T: StateDocument>(
+        file: &PathBuf,
+        mut document: T,
+        expected: &Version,
+    ) -> Result<Version, CheckpointError> {
         let io = |e: std::io::Error| store_err(file.display(), e.to_string(), ErrorClass::Retryable);
         let dir = file.parent().expect("checkpoint paths have a parent");
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -207,7 +244,7 @@ mod local {
             std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(file.with_extension("lock")).map_err(io)?;
         lock.lock_exclusive().map_err(io)?;
 
-        let (_, current) = load(file)?;
+        let (_, current) = load::<T>(file)?;
         let matches = match (expected, &current) {
             (Version::Absent, Version::Absent) => true,
             (Version::Generation(a), Version::Generation(b)) => a == b,
@@ -216,12 +253,12 @@ mod local {
         if !matches {
             return Err(CheckpointError::Conflict { path: file.display().to_string() });
         }
-        checkpoint.generation = match current {
+        document.set_generation(match current {
             Version::Generation(g) => g + 1,
             _ => 1,
-        };
-        replace_file(file, &serde_json::to_vec_pretty(&checkpoint).expect("a checkpoint always serializes")).map_err(io)?;
-        Ok(Version::Generation(checkpoint.generation))
+        });
+        replace_file(file, &serde_json::to_vec_pretty(&document).expect("a state document always serializes")).map_err(io)?;
+        Ok(Version::Generation(document.generation()))
         // The lock is released when `lock` is dropped.
     }
 

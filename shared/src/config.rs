@@ -57,6 +57,16 @@ impl Cloud {
             Cloud::China => ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
         }
     }
+
+    /// The Azure Monitor resource of this cloud, whose `…//.default` scope the Logs Ingestion
+    /// API's tokens are requested with.
+    pub fn monitor_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://monitor.azure.com",
+            Cloud::UsGov | Cloud::UsGovDod => "https://monitor.azure.us",
+            Cloud::China => "https://monitor.azure.cn",
+        }
+    }
 }
 
 /// Which signature a certificate assertion uses (`AUDITLAKE_GRAPH_ASSERTION_ALG`).
@@ -108,6 +118,26 @@ pub struct WindowSettings {
     pub initial_lookback: Duration,
     pub retention: Duration,
     pub time_budget: Duration,
+}
+
+/// Azure Monitor delivery of the access-key report (`AUDITLAKE_AZURE_*`), present and valid
+/// as a whole: set `AUDITLAKE_AZURE_INGESTION_URL` and every other one is required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureSettings {
+    /// The data collection rule's logs ingestion endpoint (or a DCE), no trailing slash.
+    pub ingestion_url: String,
+    /// The rule's immutable id (`dcr-…`).
+    pub dcr_id: String,
+    /// The rule's stream (`Custom-AwsIamAccessKeys_CL`).
+    pub stream: String,
+    /// The Entra tenant of the sending app.
+    pub tenant_id: String,
+    /// The sending app: SSM parameter names, never values.
+    pub app: GraphApp,
+    /// `{monitor}//.default` of the cloud (`AUDITLAKE_CLOUD`).
+    pub scope: String,
+    /// The token endpoint's host (`AUDITLAKE_LOGIN_URL` or the cloud's).
+    pub login_url: String,
 }
 
 /// Where secret values come from.
@@ -165,6 +195,9 @@ pub struct Config {
     /// each keeps its own pacing budget, checkpoint and open files.
     pub tenant_concurrency: usize,
     pub secrets: SecretSource,
+    /// Azure Monitor delivery of the access-key report; `None` when
+    /// `AUDITLAKE_AZURE_INGESTION_URL` is unset.
+    pub azure: Option<AzureSettings>,
     /// `AUDITLAKE_LOG`: the CLI's log filter (tracing `EnvFilter` syntax), when set.
     pub log_filter: Option<String>,
 }
@@ -199,6 +232,13 @@ pub const VARIABLES: &[&str] = &[
     "AUDITLAKE_ASSUME_ROLE_NAME",
     "AUDITLAKE_SECRETS",
     "AUDITLAKE_LOG",
+    "AUDITLAKE_AZURE_INGESTION_URL",
+    "AUDITLAKE_AZURE_DCR_ID",
+    "AUDITLAKE_AZURE_STREAM",
+    "AUDITLAKE_AZURE_TENANT_ID",
+    "AUDITLAKE_AZURE_CLIENT_ID_PARAM",
+    "AUDITLAKE_AZURE_CLIENT_SECRET_PARAM",
+    "AUDITLAKE_AZURE_CERT_PARAM",
 ];
 
 /// `AUDITLAKE_*` names among `names` that nothing reads: most likely a typo (a misspelt
@@ -260,6 +300,10 @@ impl Config {
             "graph_requests_per_10s": self.graph_requests_per_10s,
             "accounts": format!("{:?}", self.accounts),
             "secrets": format!("{:?}", self.secrets),
+            "azure": self.azure.as_ref().map(|a| serde_json::json!({
+                "ingestion_url": a.ingestion_url, "dcr_id": a.dcr_id, "stream": a.stream,
+                "tenant_id": a.tenant_id, "app": format!("{:?}", a.app), "scope": a.scope,
+            })),
         })
     }
 
@@ -355,6 +399,52 @@ impl Config {
         let accounts =
             account_scope(var("AUDITLAKE_ACCOUNT_IDS"), var("AUDITLAKE_ORGANIZATION"), var("AUDITLAKE_ASSUME_ROLE_NAME"))?;
 
+        let azure = match var("AUDITLAKE_AZURE_INGESTION_URL") {
+            None => None,
+            Some(url) => {
+                let ingestion_url = http_url("AUDITLAKE_AZURE_INGESTION_URL", Some(url), "")?;
+                let required = |name: &'static str, hint: &'static str| var(name).ok_or(ConfigError::Missing { var: name, hint });
+                let dcr_id = required(
+                    "AUDITLAKE_AZURE_DCR_ID",
+                    "the data collection rule's immutable id (dcr-…), an output of infra/azure/azuredeploy.json",
+                )?;
+                if !dcr_id.starts_with("dcr-") || !dcr_id[4..].chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(invalid(
+                        "AUDITLAKE_AZURE_DCR_ID",
+                        &dcr_id,
+                        "expected a rule's immutable id: dcr- and hex digits",
+                    ));
+                }
+                let stream = var("AUDITLAKE_AZURE_STREAM").unwrap_or_else(|| "Custom-AwsIamAccessKeys_CL".to_string());
+                if !stream.starts_with("Custom-") {
+                    return Err(invalid(
+                        "AUDITLAKE_AZURE_STREAM",
+                        &stream,
+                        "expected a custom stream name such as Custom-AwsIamAccessKeys_CL",
+                    ));
+                }
+                let tenant_id = required("AUDITLAKE_AZURE_TENANT_ID", "the Entra tenant of the app that sends to Azure Monitor")?;
+                if !is_tenant_id(&tenant_id) {
+                    return Err(invalid("AUDITLAKE_AZURE_TENANT_ID", &tenant_id, "expected a tenant GUID or domain"));
+                }
+                let app = azure_app(
+                    var("AUDITLAKE_AZURE_CLIENT_ID_PARAM"),
+                    var("AUDITLAKE_AZURE_CLIENT_SECRET_PARAM"),
+                    var("AUDITLAKE_AZURE_CERT_PARAM"),
+                    graph_assertion_alg,
+                )?;
+                Some(AzureSettings {
+                    ingestion_url,
+                    dcr_id,
+                    stream,
+                    tenant_id,
+                    app,
+                    scope: format!("{}//.default", cloud.monitor_url()),
+                    login_url: login_url.clone(),
+                })
+            }
+        };
+
         let secrets = match var("AUDITLAKE_SECRETS").as_deref() {
             None | Some("ssm") => SecretSource::Ssm,
             Some("env") => SecretSource::Env(
@@ -384,6 +474,7 @@ impl Config {
             account_concurrency,
             tenant_concurrency,
             secrets,
+            azure,
             log_filter: var("AUDITLAKE_LOG"),
         })
     }
@@ -529,6 +620,29 @@ fn graph_app(
             hint: "the SSM parameter holding the Graph app's client id",
         }),
     }
+}
+
+fn azure_app(
+    client_id_param: Option<String>,
+    secret_param: Option<String>,
+    cert_param: Option<String>,
+    alg: AssertionAlg,
+) -> Result<GraphApp, ConfigError> {
+    let client_id_param = client_id_param.ok_or(ConfigError::Missing {
+        var: "AUDITLAKE_AZURE_CLIENT_ID_PARAM",
+        hint: "the SSM parameter holding the client id of the app that sends to Azure Monitor",
+    })?;
+    let credential = match (secret_param, cert_param) {
+        (_, Some(param)) => GraphCredentialParam::Certificate { param, alg },
+        (Some(param), None) => GraphCredentialParam::Secret(param),
+        (None, None) => {
+            return Err(ConfigError::Missing {
+                var: "AUDITLAKE_AZURE_CLIENT_SECRET_PARAM",
+                hint: "set it or AUDITLAKE_AZURE_CERT_PARAM: the SSM parameter holding the sending app's secret or certificate",
+            });
+        }
+    };
+    Ok(GraphApp { client_id_param, credential })
 }
 
 fn is_role_name(s: &str) -> bool {

@@ -15,6 +15,8 @@
 //! - [`iam`]: the AWS IAM access-key source (credential report + `ListAccessKeys`).
 //! - [`graph`]: the Microsoft Graph sources (sign-ins, directory audits): tokens, pacing,
 //!   retries, paging, incremental windows.
+//! - [`azure`]: the access-key report to Azure Monitor (Logs Ingestion API), exactly once,
+//!   after the lake write.
 //! - [`runtime`]: `Runtime<S>`, the one way the Lambdas and the CLI build and run a source
 //!   (`FromConfig`), the scheduled event and the invocation error.
 //! - [`metrics`]: a run's CloudWatch metrics as Embedded Metric Format lines.
@@ -22,6 +24,7 @@
 //! - [`aws`]: AWS SDK configuration.
 
 pub mod aws;
+pub mod azure;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

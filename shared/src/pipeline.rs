@@ -109,6 +109,13 @@ pub trait Source: Send + Sync {
         request: &RunRequest,
         out: &mut TableWriter,
     ) -> Result<PullOutcome, Self::Error>;
+
+    /// Runs after a unit's data is durable and its checkpoint saved: a destination beside the
+    /// lake (the access-key report to Azure Monitor). An error fails the unit with its class;
+    /// what the unit wrote stays written.
+    async fn after_unit(&self, _lake: &Lake, _unit: &str, _plan: &Plan) -> Result<Option<serde_json::Value>, Self::Error> {
+        Ok(None)
+    }
 }
 
 /// How one unit went.
@@ -286,6 +293,21 @@ async fn run_unit<S: Source>(
         cursor,
     })?;
 
+    let delivered = source.after_unit(lake, unit, &plan).await.map_err(|e| UnitFailure {
+        error: e.to_string(),
+        class: e.class(),
+        rows: stats.rows,
+        cursor: Some(outcome.cursor),
+    })?;
+    let detail = match (outcome.detail, delivered) {
+        (Some(serde_json::Value::Object(mut d)), Some(extra)) => {
+            d.insert("delivered".into(), extra);
+            Some(serde_json::Value::Object(d))
+        }
+        (None, Some(extra)) => Some(serde_json::json!({ "delivered": extra })),
+        (detail, _) => detail,
+    };
+
     Ok(UnitSummary {
         unit: unit.to_string(),
         ok: true,
@@ -296,7 +318,7 @@ async fn run_unit<S: Source>(
         more_to_do: outcome.more_to_do,
         error: None,
         error_class: None,
-        detail: outcome.detail,
+        detail,
         files_written: stats.paths,
     })
 }

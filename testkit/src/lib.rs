@@ -4,11 +4,13 @@
 //!   account per test (moto keys state by account, so parallel tests never see each other).
 //! - [`parquet_rows`]: read Parquet back into JSON rows to assert on.
 //! - [`logs`]: capture every log line a test binary emits, to prove secrets never appear.
+//! - [`azure`]: an in-process fake of Azure Monitor's Logs Ingestion API and its token endpoint.
 //! - [`graph`]: an in-process fake of Microsoft Graph's audit logs and the Entra token endpoint.
 //! - [`planted`]: a tenant and an account with the cases the Athena queries exist to find.
 //! - [`demo`]: the simulated organisation `auditlake demo` collects from (the planted cases
 //!   amid weeks of everyday activity, over several tenants).
 
+pub mod azure;
 pub mod demo;
 pub mod graph;
 pub mod moto;

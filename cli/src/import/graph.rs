@@ -11,8 +11,8 @@
 //! files of this import excepted) and ids seen earlier in the file are skipped, so importing
 //! an export that overlaps what the collectors wrote adds only the missing records. A file
 //! whose manifest exists was imported before and is skipped whole. Memory stays bounded
-//! whatever the file size: chunks in flight, at most [`OPEN_DAYS`] days' row groups, and the
-//! set of ids (16 bytes each).
+//! whatever the file size: chunks in flight, one row group (the other days' are written out
+//! when the input moves to another day), and the set of ids (16 bytes each).
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
@@ -32,9 +32,6 @@ use sha2::{Digest, Sha256};
 use super::ImportSummary;
 use super::split::{RawRecord, Records};
 
-/// Days whose files stay open at once (a row group each in memory); Graph exports run in
-/// time order, so more are rarely needed.
-const OPEN_DAYS: usize = 4;
 /// Records per mapping chunk, and the bytes at which a chunk is cut early.
 const CHUNK_RECORDS: usize = 2_000;
 const CHUNK_BYTES: usize = 8 << 20;
@@ -283,7 +280,7 @@ pub async fn import_file(
         }
         for (dt, rows) in split_by_day(&batch, keys.times, Some(&keep.finish()))? {
             writer.write(dt, &rows).await?;
-            writer.limit_open(OPEN_DAYS, dt).await?;
+            writer.flush_others(dt).await?;
         }
         on_progress(read.load(Ordering::Relaxed));
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, ConfigError, GraphCredentialParam, GraphSettings, SecretSource};
+use crate::config::{Config, ConfigError, GraphApp, GraphCredentialParam, GraphSettings, SecretSource};
 use crate::error::{Classify, ErrorClass};
 use crate::lake::LakeError;
 use crate::runtime::FromConfig;
@@ -85,10 +85,9 @@ impl Classify for GraphError {
     }
 }
 
-/// The Graph app's credential from the secret store (parameter names from the config, values
-/// never), and the client every tenant of the source shares.
-async fn client_from_settings(settings: &GraphSettings<'_>, secrets: &SecretStore) -> Result<Arc<GraphClient>, GraphError> {
-    let app = settings.app;
+/// An app registration's client id and credential from the secret store (parameter names from
+/// the config, values never): the Graph app, or the app that sends to Azure Monitor.
+pub async fn app_credential(app: &GraphApp, secrets: &SecretStore) -> Result<(String, AppCredential), GraphError> {
     let credential = match &app.credential {
         GraphCredentialParam::Certificate { param, alg } => {
             let pem = secrets.get(param).await?;
@@ -99,6 +98,12 @@ async fn client_from_settings(settings: &GraphSettings<'_>, secrets: &SecretStor
         GraphCredentialParam::Secret(param) => AppCredential::Secret(secrets.get(param).await?),
     };
     let client_id = secrets.get(&app.client_id_param).await?.expose_secret().trim().to_string();
+    Ok((client_id, credential))
+}
+
+/// The Graph app's credential and the client every tenant of the source shares.
+async fn client_from_settings(settings: &GraphSettings<'_>, secrets: &SecretStore) -> Result<Arc<GraphClient>, GraphError> {
+    let (client_id, credential) = app_credential(settings.app, secrets).await?;
     let http = GraphClient::http_client();
     let tokens = TokenProvider::new(http.clone(), settings.login_url, settings.graph_url, client_id, credential);
     Ok(Arc::new(GraphClient::new(http, tokens, settings.graph_url, settings.requests_per_10s, RetryPolicy::default())))

@@ -132,10 +132,21 @@ const RENEW_BEFORE: Duration = Duration::from_secs(300);
 impl TokenProvider {
     /// `graph_url` decides the scope (`{graph}/.default`): national clouds use their own host.
     pub fn new(http: reqwest::Client, login_url: &str, graph_url: &str, client_id: String, credential: AppCredential) -> Self {
+        Self::with_scope(http, login_url, format!("{}/.default", graph_url.trim_end_matches('/')), client_id, credential)
+    }
+
+    /// Tokens for another resource than Graph, e.g. Azure Monitor's `https://monitor.azure.com//.default`.
+    pub fn with_scope(
+        http: reqwest::Client,
+        login_url: &str,
+        scope: String,
+        client_id: String,
+        credential: AppCredential,
+    ) -> Self {
         TokenProvider {
             http,
             login_url: login_url.trim_end_matches('/').to_string(),
-            scope: format!("{}/.default", graph_url.trim_end_matches('/')),
+            scope,
             client_id,
             credential,
             cache: Mutex::new(HashMap::new()),

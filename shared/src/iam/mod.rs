@@ -58,6 +58,9 @@ pub enum IamError {
     Mapping { account: String, message: String },
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// The lake holds the snapshot; sending it to Azure Monitor failed.
+    #[error("account {account}: the snapshot is in the lake, but {cause}")]
+    Azure { account: String, cause: crate::azure::AzureError },
 }
 
 impl Classify for IamError {
@@ -67,6 +70,7 @@ impl Classify for IamError {
             IamError::ReportTimeout { .. } => ErrorClass::Retryable,
             IamError::ReportFormat { .. } | IamError::Mapping { .. } => ErrorClass::NonRetryable,
             IamError::Lake(e) => e.class(),
+            IamError::Azure { cause, .. } => cause.class(),
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct IamSource {
     account_concurrency: usize,
     polling: ReportPolling,
     caller: OnceCell<Caller>,
+    /// Where each snapshot also goes once it is in the lake (`AUDITLAKE_AZURE_*`).
+    azure: Option<crate::azure::AzureSink>,
 }
 
 impl IamSource {
@@ -120,7 +126,14 @@ impl IamSource {
             account_concurrency: 1,
             polling: ReportPolling::default(),
             caller: OnceCell::new(),
+            azure: None,
         }
+    }
+
+    /// Sends each snapshot to Azure Monitor after the lake write.
+    pub fn with_azure(mut self, sink: crate::azure::AzureSink) -> Self {
+        self.azure = Some(sink);
+        self
     }
 
     /// Uses `config` as the template of every IAM client (e.g. with an interceptor that counts
@@ -153,8 +166,18 @@ impl FromConfig for IamSource {
     }
 
     async fn from_config(config: &Config, aws: &aws_config::SdkConfig, _kind: ()) -> Result<Self, IamError> {
-        Ok(IamSource::new(aws, config.accounts.clone(), config.iam_concurrency)
-            .with_account_concurrency(config.account_concurrency))
+        let source = IamSource::new(aws, config.accounts.clone(), config.iam_concurrency)
+            .with_account_concurrency(config.account_concurrency);
+        Ok(match &config.azure {
+            None => source,
+            Some(settings) => {
+                let secrets = crate::secrets::SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(aws));
+                let sink = crate::azure::AzureSink::from_settings(settings, &secrets)
+                    .await
+                    .map_err(|cause| IamError::Azure { account: "(start-up)".into(), cause })?;
+                source.with_azure(sink)
+            }
+        })
     }
 }
 
@@ -173,6 +196,15 @@ impl Source for IamSource {
 
     fn unit_concurrency(&self) -> usize {
         self.account_concurrency
+    }
+
+    /// With Azure configured, the snapshot now in the lake goes to Azure Monitor too.
+    async fn after_unit(&self, lake: &crate::lake::Lake, unit: &str, plan: &Plan) -> Result<Option<serde_json::Value>, IamError> {
+        let Some(sink) = &self.azure else { return Ok(None) };
+        let dt = plan.partition.unwrap_or_else(|| plan.window_end.date_naive());
+        let delivery =
+            sink.send_snapshot(lake, unit, dt).await.map_err(|cause| IamError::Azure { account: unit.to_string(), cause })?;
+        Ok(Some(serde_json::json!({ "azure": delivery })))
     }
 
     fn plan(&self, unit: &str, _checkpoint: Option<&Checkpoint>, request: &RunRequest) -> Plan {

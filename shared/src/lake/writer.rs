@@ -60,10 +60,14 @@ struct OpenPart {
     batches: tokio::sync::mpsc::Sender<EncoderMessage>,
     encoder: tokio::task::JoinHandle<Result<(), LakeError>>,
     rows: usize,
+    /// Rows sent since the last flush (or since opening).
+    unflushed: usize,
 }
 
 enum EncoderMessage {
     Batch(RecordBatch),
+    /// Write the row group in progress to the file now, freeing its memory.
+    Flush,
     /// Close the file. Without it (the writer was dropped after a failure) the file is
     /// abandoned unfinished, never completed with partial data.
     Finish,
@@ -82,6 +86,7 @@ impl OpenPart {
             while let Some(message) = inbox.recv().await {
                 match message {
                     EncoderMessage::Batch(batch) => writer.write(&batch).await.map_err(err)?,
+                    EncoderMessage::Flush => writer.flush().await.map_err(err)?,
                     EncoderMessage::Finish => {
                         writer.close().await.map_err(err)?;
                         return Ok(());
@@ -90,7 +95,7 @@ impl OpenPart {
             }
             Ok(())
         });
-        Ok(OpenPart { path, batches, encoder, rows: 0 })
+        Ok(OpenPart { path, batches, encoder, rows: 0, unflushed: 0 })
     }
 
     /// The encoder's own error, after it stopped taking batches.
@@ -172,6 +177,7 @@ impl TableWriter {
             return Err(part.failure().await);
         }
         part.rows += batch.num_rows();
+        part.unflushed += batch.num_rows();
         self.stats.rows += batch.num_rows() as u64;
         if part.rows >= MAX_ROWS_PER_FILE {
             let part = self.open.remove(&dt).expect("present");
@@ -192,18 +198,20 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Keeps at most `max` partitions' files open, closing every other one than `current` when
-    /// there are more: for input in no particular time order (an import), which would
-    /// otherwise hold a row group in memory for every day it touched. A later row for a
-    /// closed partition opens its next part.
-    pub async fn limit_open(&mut self, max: usize, current: NaiveDate) -> Result<(), LakeError> {
-        if self.open.len() <= max {
-            return Ok(());
-        }
-        let others: Vec<NaiveDate> = self.open.keys().copied().filter(|d| *d != current).collect();
+    /// Writes out the row groups in progress of every open partition but `current`: for input
+    /// in no particular time order (an import), so that one row group is in memory at a time
+    /// rather than one per day touched. Files stay open; a partition written again later
+    /// simply starts another row group.
+    pub async fn flush_others(&mut self, current: NaiveDate) -> Result<(), LakeError> {
+        let others: Vec<NaiveDate> =
+            self.open.iter().filter(|(d, p)| **d != current && p.unflushed > 0).map(|(d, _)| *d).collect();
         for d in others {
-            let part = self.open.remove(&d).expect("listed above");
-            self.close_part(part).await?;
+            let part = self.open.get_mut(&d).expect("listed above");
+            part.unflushed = 0;
+            if part.batches.send(EncoderMessage::Flush).await.is_err() {
+                let part = self.open.remove(&d).expect("present");
+                return Err(part.failure().await);
+            }
         }
         Ok(())
     }
