@@ -65,6 +65,11 @@ enum Command {
     /// Import exported files (Graph JSON of sign-ins or audits, IAM credential reports) into
     /// the lake through the collectors' mapping; a file imported before is skipped.
     Import(ImportArgs),
+    /// Send what the lake holds to another destination.
+    Send {
+        #[command(subcommand)]
+        destination: SendDestination,
+    },
     /// The lake's tables as Athena DDL and Glue columns; the repository's generated files.
     Schema {
         #[command(subcommand)]
@@ -92,6 +97,24 @@ struct QueryArgs {
     lake: Option<String>,
     #[arg(long, value_enum, default_value_t = query::Format::Table)]
     format: query::Format,
+}
+
+#[derive(Debug, Subcommand)]
+enum SendDestination {
+    /// The access-key snapshots of one report date to Azure Monitor (AUDITLAKE_AZURE_*), for a
+    /// backfill or after fixing the data collection rule; batches Azure acknowledged before are
+    /// not sent again.
+    Azure {
+        /// The report date (the `dt` partition), YYYY-MM-DD.
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// Only these accounts (default: every account with a snapshot that day).
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        /// Lake location: s3://bucket/prefix or a local directory (default: $AUDITLAKE_LAKE_URL).
+        #[arg(long)]
+        lake: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -177,7 +200,13 @@ enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 enum CollectSource {
     /// Snapshot AWS IAM access keys (credential report + ListAccessKeys) into aws_iam_access_keys.
-    IamKeys(CollectArgs),
+    IamKeys {
+        #[command(flatten)]
+        args: CollectArgs,
+        /// Also send the snapshot to Azure Monitor (AUDITLAKE_AZURE_*), after the lake write.
+        #[arg(long)]
+        azure: bool,
+    },
     /// Entra ID sign-ins (every AUDITLAKE_SIGNIN_EVENT_TYPES) from Graph into entra_signins.
     Signins(CollectArgs),
     /// Entra ID directory audits from Graph into entra_directory_audits.
@@ -227,6 +256,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Query(args) => run_query(config, args).await,
         Command::Report(args) => run_report(config, args).await,
         Command::Import(args) => run_import(config, args).await,
+        Command::Send { destination: SendDestination::Azure { date, accounts, lake } } => {
+            send_azure(config, date, accounts, lake.as_deref()).await
+        }
         Command::Config { command: ConfigCommand::Check } => {
             // A Graph function's settings are checked as a whole (tenants need the app's parameters).
             if !config.tenant_ids.is_empty() {
@@ -237,7 +269,19 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Collect { source } => match source {
-            CollectSource::IamKeys(args) => collect::<IamSource>(config, args, ()).await,
+            CollectSource::IamKeys { args, azure } => {
+                let mut config = config;
+                if azure && config.azure.is_none() {
+                    anyhow::bail!(
+                        "--azure needs AUDITLAKE_AZURE_INGESTION_URL and the other AUDITLAKE_AZURE_* settings (docs/AZURE.md)"
+                    );
+                }
+                // A laptop run sends only when asked; a Lambda sends whenever Azure is configured.
+                if !azure {
+                    config.azure = None;
+                }
+                collect::<IamSource>(config, args, ()).await
+            }
             CollectSource::Signins(args) => collect::<GraphSource>(config, args, GraphKind::SignIns).await,
             CollectSource::Audits(args) => collect::<GraphSource>(config, args, GraphKind::DirectoryAudits).await,
         },
@@ -273,6 +317,51 @@ async fn run_query(config: Config, args: QueryArgs) -> anyhow::Result<ExitCode> 
     let (schema, batches) = engine.run(&sql).await.map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     let mut out = std::io::stdout().lock();
     query::write(&mut out, args.format, &schema, &batches)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn send_azure(
+    config: Config,
+    date: chrono::NaiveDate,
+    accounts: Vec<String>,
+    lake: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use futures::TryStreamExt;
+    let settings = config.azure.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "sending to Azure needs AUDITLAKE_AZURE_INGESTION_URL and the other AUDITLAKE_AZURE_* settings (docs/AZURE.md)"
+        )
+    })?;
+    let lake = open_lake(&config, lake).await?;
+    let aws = auditlake_core::aws::sdk_config_if(matches!(config.secrets, auditlake_core::config::SecretSource::Ssm)).await;
+    let secrets = auditlake_core::secrets::SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(&aws));
+    let sink = auditlake_core::azure::AzureSink::from_settings(settings, &secrets).await?;
+    let accounts = if accounts.is_empty() {
+        // Every account with a snapshot file that day (the account is the file stem).
+        let dir = auditlake_core::lake::partition_dir(auditlake_core::schema::iam_access_keys::TABLE.name, date);
+        let listed: Vec<_> = lake.store().list(Some(&dir)).try_collect().await?;
+        let mut found: Vec<String> = listed
+            .iter()
+            .filter_map(|m| m.location.filename()?.split('-').next().map(str::to_string))
+            .filter(|a| auditlake_core::config::is_account_id(a))
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    } else {
+        accounts
+    };
+    if accounts.is_empty() {
+        anyhow::bail!("the lake holds no access-key snapshot for {date}");
+    }
+    for account in &accounts {
+        let delivery = sink.send_snapshot(&lake, account, date).await.map_err(|e| anyhow::anyhow!("account {account}: {e}"))?;
+        println!("{}", serde_json::to_string(&delivery)?);
+        progress::eprintln(&format!(
+            "account {account}, {date}: {} rows in {} batches ({} sent now, the others acknowledged before)",
+            delivery.rows, delivery.batches, delivery.sent
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -126,3 +126,68 @@ fn collect_iam_keys_output_reads_back_in_pyarrow() {
     assert!(out.status.success(), "pyarrow check failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("pyarrow read 3 rows"), "{stdout}");
 }
+
+/// `collect iam-keys --azure` sends the snapshot after the lake write; `send azure --date`
+/// re-sends a date from the lake, skipping what Azure acknowledged; without the settings both
+/// say which ones are missing.
+#[test]
+fn iam_keys_go_to_azure_when_asked_and_a_date_can_be_sent_again() {
+    use auditlake_testkit::azure::{FakeAzure, MONITOR_SCOPE};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (account, env) = moto_account_with_user(&runtime, "azure-user", 2);
+    let fake = runtime.block_on(FakeAzure::start());
+    let tenant = "33333333-4444-5555-6666-777777777777";
+    let dcr = "dcr-00112233445566778899aabbccddeeff";
+    fake.register_app(tenant, "sender", "cli-azure-canary");
+    let columns = auditlake_core::schema::azure::stream_columns().into_iter().map(|(n, t)| (n, t.to_string())).collect();
+    fake.declare_stream(dcr, "Custom-AwsIamAccessKeys_CL", columns);
+    assert_eq!(MONITOR_SCOPE, "https://monitor.azure.com//.default", "the public cloud's scope, as the CLI asks for it");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().to_str().unwrap();
+    let base = fake.base_url();
+    let mut all = env_refs(&env);
+    let azure = [
+        ("AUDITLAKE_AZURE_INGESTION_URL", base.as_str()),
+        ("AUDITLAKE_AZURE_DCR_ID", dcr),
+        ("AUDITLAKE_AZURE_TENANT_ID", tenant),
+        ("AUDITLAKE_LOGIN_URL", base.as_str()),
+        ("AUDITLAKE_AZURE_CLIENT_ID_PARAM", "/auditlake/azure/client-id"),
+        ("AUDITLAKE_AZURE_CLIENT_SECRET_PARAM", "/auditlake/azure/client-secret"),
+        ("AUDITLAKE_SECRETS", "env"),
+        ("AUDITLAKE_SECRET_AUDITLAKE_AZURE_CLIENT_ID", "sender"),
+        ("AUDITLAKE_SECRET_AUDITLAKE_AZURE_CLIENT_SECRET", "cli-azure-canary"),
+    ];
+
+    // Without --azure nothing is sent, even with the settings present.
+    let mut with_azure = all.clone();
+    with_azure.extend_from_slice(&azure);
+    let (code, _, err) = auditlake(&["collect", "iam-keys", "--lake", lake, "--time", "2026-11-02T06:00:00Z"], &with_azure);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(fake.stats().requests, 0);
+
+    let (code, out, err) =
+        auditlake(&["collect", "iam-keys", "--azure", "--lake", lake, "--time", "2026-11-02T06:00:00Z"], &with_azure);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["units"][0]["detail"]["delivered"]["azure"]["rows"], 2, "{summary}");
+    assert_eq!(fake.rows().len(), 2);
+    assert!(fake.rows().iter().all(|r| r["account_id"] == account.id.as_str() && r["user_name"] == "azure-user"));
+
+    let (code, out, err) = auditlake(&["send", "azure", "--date", "2026-11-02", "--lake", lake], &with_azure);
+    assert_eq!(code, 0, "{err}");
+    let delivery: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!((delivery["rows"].clone(), delivery["sent"].clone()), (serde_json::json!(2), serde_json::json!(0)), "{out}");
+    assert_eq!(fake.rows().len(), 2, "acknowledged batches are not sent again");
+    assert!(!err.contains("cli-azure-canary") && !out.contains("cli-azure-canary"));
+
+    // Missing settings are named.
+    all.push(("AUDITLAKE_SECRETS", "env"));
+    let (code, _, err) = auditlake(&["collect", "iam-keys", "--azure", "--lake", lake], &all);
+    assert_ne!(code, 0);
+    assert!(err.contains("AUDITLAKE_AZURE_INGESTION_URL"), "{err}");
+    let mut partial = all.clone();
+    partial.push(("AUDITLAKE_AZURE_INGESTION_URL", base.as_str()));
+    let (code, _, err) = auditlake(&["send", "azure", "--date", "2026-11-02", "--lake", lake], &partial);
+    assert_ne!(code, 0);
+    assert!(err.contains("AUDITLAKE_AZURE_DCR_ID"), "{err}");
+}
