@@ -1,6 +1,6 @@
 //! `auditlake demo`: auditlake end to end on a laptop, with simulated data and no account.
 //!
-//! A simulated organisation (testkit's [`demo`](auditlake_testkit::demo): Entra tenants with
+//! A simulated organisation (testkit's [`demo`]: Entra tenants with
 //! weeks of everyday activity and the planted cases, and an AWS account's credential report)
 //! is served on loopback by the fake Graph, which follows Graph's and the token endpoint's
 //! published contract. The real collectors pull it into a local lake exactly as a Lambda

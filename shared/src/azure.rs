@@ -7,7 +7,7 @@
 //! (`auditlake send azure --date D`).
 //!
 //! Exactly once, as far as Azure allows (it has no server-side dedup):
-//! - the rows (with their stable [`row_id`](crate::schema::azure::row_id)) are sorted by id and
+//! - the rows (with their stable [`row_id`]) are sorted by id and
 //!   cut into JSON arrays under [`MAX_BATCH_BYTES`], gzip-encoded; the cut does not depend on
 //!   `run_id`, so a retry of the same report makes the same batches;
 //! - after each 204, the number of batches acknowledged is saved under
@@ -162,7 +162,7 @@ impl AzureSink {
         let store = CheckpointStore::new(lake.clone());
         let path = progress_path(account, report_date);
         let (progress, mut version) = store.load_document::<DeliveryProgress>(&path).await?;
-        let mut done = progress.filter(|p| p.digest == digest && p.batches == batches.len()).map_or(0, |p| p.acknowledged);
+        let acknowledged = progress.filter(|p| p.digest == digest && p.batches == batches.len()).map_or(0, |p| p.acknowledged);
         let mut delivery = Delivery {
             account: account.to_string(),
             report_date,
@@ -170,11 +170,11 @@ impl AzureSink {
             batches: batches.len(),
             ..Default::default()
         };
-        for batch in batches.iter().skip(done) {
+        for (index, batch) in batches.iter().enumerate().skip(acknowledged) {
             delivery.retries += self.post(&batch.body).await?;
-            done += 1;
             delivery.sent += 1;
-            let progress = DeliveryProgress { digest: digest.clone(), batches: batches.len(), acknowledged: done, generation: 0 };
+            let progress =
+                DeliveryProgress { digest: digest.clone(), batches: batches.len(), acknowledged: index + 1, generation: 0 };
             version = store.save_document(&path, progress, &version).await?;
         }
         tracing::info!(

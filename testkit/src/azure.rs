@@ -65,11 +65,14 @@ pub struct AzureStats {
     pub gzip_requests: u64,
 }
 
+/// The declared rule: immutable id, stream, and the stream's `(column, type)`s.
+type Rule = (String, String, Vec<(String, String)>);
+
 #[derive(Default)]
 struct Inner {
     apps: HashMap<(String, String), String>,
     tokens: Vec<String>,
-    rule: Option<(String, String, Vec<(String, String)>)>,
+    rule: Option<Rule>,
     faults: VecDeque<AzureFault>,
     rows: Vec<serde_json::Map<String, Value>>,
     stats: AzureStats,

@@ -1,10 +1,10 @@
 //! Imports Graph exports (sign-ins, directory audits) through the collectors' mapping.
 //!
 //! The file is read once to name the import (a SHA-256 of its bytes: the file stem of what it
-//! writes, and the key of its manifest under `_state/imports/`), then streamed: [`split`]
+//! writes, and the key of its manifest under `_state/imports/`), then streamed: [`super::split`]
 //! cuts it into records on a blocking thread, chunks of records are mapped by
 //! [`GraphMapper`]s on the blocking pool, several at once (`workers`), and the results are
-//! written in file order by one [`TableWriter`] — the same mapping, per-day files and
+//! written in file order by one [`TableWriter`](auditlake_core::lake::TableWriter) — the same mapping, per-day files and
 //! quarantine as the collectors.
 //!
 //! Exactly once: ids already in the lake for a day (read from its Parquet files' `id` column,
