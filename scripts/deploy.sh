@@ -57,14 +57,36 @@ Options:
   --dry-run                 print the commands and the resolved parameters; change nothing
   -h, --help                this help
 
+Azure Monitor delivery of the access-key snapshot (optional; docs/AZURE.md). Setting
+--azure-ingestion-url turns it on; the IAM function then also needs the next three and one
+of the two credential parameters (the values are outputs of infra/azure/azuredeploy.json;
+store the app's client id and secret with scripts/put-secrets.sh --azure):
+  --azure-ingestion-url URL        output logsIngestionEndpoint (parameter AzureIngestionUrl)
+  --azure-dcr-id ID                output dataCollectionRuleImmutableId, dcr-... (AzureDcrId)
+  --azure-tenant-id ID             output tenantId (AzureTenantId)
+  --azure-client-id-param NAME     SSM parameter of the app's client id, e.g.
+                                   /auditlake/azure/client-id (AzureClientIdParam)
+  --azure-client-secret-param NAME SSM parameter of the app's client secret, e.g.
+                                   /auditlake/azure/client-secret (AzureClientSecretParam)
+  --azure-cert-param NAME          SSM parameter of a PEM (key + certificate), instead of
+                                   the secret (AzureCertParam)
+  --azure-stream NAME              output streamName (AzureStream; default
+                                   Custom-AwsIamAccessKeys_CL)
+Turning it off again: --param AzureIngestionUrl=
+
 Precedence of template parameters: --parameters FILE < --param < the dedicated flags
-(--tenant-ids, --alert-email, --architecture). CodeBucket, SignInsCodeKey, AuditsCodeKey,
-IamKeysCodeKey and Architecture are always set by this script.
+(--tenant-ids, --alert-email, --architecture, --azure-*). CodeBucket, SignInsCodeKey,
+AuditsCodeKey, IamKeysCodeKey and Architecture are always set by this script.
 
 Examples:
   scripts/deploy.sh --tenant-ids 72f988bf-86f1-41af-91ab-2d7cd011db47 --alert-email sec@example.com
   scripts/deploy.sh --parameters infra/prod.params --zips /tmp/lambdas --architecture arm64
   scripts/deploy.sh --tenant-ids ... --dry-run
+  scripts/deploy.sh --parameters infra/prod.params \
+    --azure-ingestion-url https://auditlake-abcd.westeurope-1.ingest.monitor.azure.com \
+    --azure-dcr-id dcr-00112233445566778899aabbccddeeff --azure-tenant-id <tenant-guid> \
+    --azure-client-id-param /auditlake/azure/client-id \
+    --azure-client-secret-param /auditlake/azure/client-secret
 EOF
 }
 
@@ -186,6 +208,8 @@ zips_dir=""
 artifacts_bucket=""
 architecture=""
 dry_run=0
+# --azure-* flags as "TemplateParameter=value", applied after --param.
+azure_params=()
 
 need_value() {
   if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi
@@ -201,6 +225,13 @@ while [ "$#" -gt 0 ]; do
     --zips) need_value "$@"; zips_dir="$2"; shift 2 ;;
     --artifacts-bucket) need_value "$@"; artifacts_bucket="$2"; shift 2 ;;
     --architecture) need_value "$@"; architecture="$2"; shift 2 ;;
+    --azure-ingestion-url) need_value "$@"; azure_params+=("AzureIngestionUrl=$2"); shift 2 ;;
+    --azure-dcr-id) need_value "$@"; azure_params+=("AzureDcrId=$2"); shift 2 ;;
+    --azure-stream) need_value "$@"; azure_params+=("AzureStream=$2"); shift 2 ;;
+    --azure-tenant-id) need_value "$@"; azure_params+=("AzureTenantId=$2"); shift 2 ;;
+    --azure-client-id-param) need_value "$@"; azure_params+=("AzureClientIdParam=$2"); shift 2 ;;
+    --azure-client-secret-param) need_value "$@"; azure_params+=("AzureClientSecretParam=$2"); shift 2 ;;
+    --azure-cert-param) need_value "$@"; azure_params+=("AzureCertParam=$2"); shift 2 ;;
     --dry-run) dry_run=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --*=*) die "write '${1%%=*} ${1#*=}' (flag and value as two words)" ;;
@@ -215,6 +246,9 @@ for assignment in ${cli_params[@]+"${cli_params[@]}"}; do
 done
 if [ -n "$tenant_ids" ]; then set_param TenantIds "$tenant_ids"; fi
 if [ -n "$alert_email" ]; then set_param AlertEmail "$alert_email"; fi
+for assignment in ${azure_params[@]+"${azure_params[@]}"}; do
+  set_param "${assignment%%=*}" "${assignment#*=}"
+done
 
 template="$root/infra/template.yaml"
 [ -f "$template" ] || die "$template not found"
@@ -236,6 +270,30 @@ done
 tenant_value="$(get_param TenantIds || true)"
 if [ -z "$(printf '%s' "$tenant_value" | tr -d ' ,')" ]; then
   die "the template parameter TenantIds is required: pass --tenant-ids <tenant-guid>[,<tenant-guid>...] (or TenantIds=... in --parameters FILE)"
+fi
+
+# Azure Monitor delivery: combinations the template's rules refuse are refused here, before a
+# 15-30 minute build. A parameter not given keeps the stack's current value, so one missing
+# here is only a warning (CloudFormation refuses the deploy if the stack has none either).
+azure_url="$(get_param AzureIngestionUrl || true)"
+if [ -n "$azure_url" ]; then
+  case "$azure_url" in
+    https://*) ;;
+    *) die "AzureIngestionUrl '$azure_url' is not an https URL (the logsIngestionEndpoint output of infra/azure)" ;;
+  esac
+  if [ -n "$(get_param AzureClientSecretParam || true)" ] && [ -n "$(get_param AzureCertParam || true)" ]; then
+    die "give AzureClientSecretParam (--azure-client-secret-param) or AzureCertParam (--azure-cert-param), not both"
+  fi
+  azure_missing=""
+  for needed in AzureDcrId AzureTenantId AzureClientIdParam; do
+    if [ -z "$(get_param "$needed" || true)" ]; then azure_missing+=" $needed"; fi
+  done
+  if [ -z "$(get_param AzureClientSecretParam || true)" ] && [ -z "$(get_param AzureCertParam || true)" ]; then
+    azure_missing+=" AzureClientSecretParam/AzureCertParam"
+  fi
+  if [ -n "$azure_missing" ]; then
+    warn "Azure Monitor delivery is on (AzureIngestionUrl) but these are not given:$azure_missing; the stack keeps its current values, and CloudFormation refuses the deploy if it has none (see --help)"
+  fi
 fi
 
 for managed in CodeBucket SignInsCodeKey AuditsCodeKey IamKeysCodeKey; do
@@ -557,3 +615,12 @@ Next steps
   4. Query the lake in Athena with the workgroup ${workgroup:-from the outputs above} (database auditlake).
   5. Operations (rotation, adding tenants and accounts, alarms, checkpoints, cost): docs/RUNBOOK.md
 EOF
+if [ -n "$azure_url" ]; then
+  cat <<EOF
+  6. Azure Monitor delivery is on: the IAM function reads the sending app's client id and
+     secret from SSM; store them if not done yet (the secret from the terminal or a file):
+       scripts/put-secrets.sh --azure --stack-name $stack_name$region_flag --client-id <application-id>
+     Azure answers 403 until the app's role assignment on the rule applies (up to 30 minutes
+     after deploying infra/azure): docs/AZURE.md
+EOF
+fi

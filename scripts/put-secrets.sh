@@ -7,6 +7,13 @@
 #   or a certificate   -> /auditlake/graph/certificate    (template parameter GraphCertParam)
 #      (--cert-file: one PEM holding the private key and the certificate)
 #
+# With --azure it stores the credentials of the app that sends the access-key snapshots to
+# Azure Monitor (read by the iam-access-keys Lambda; docs/AZURE.md) instead:
+#
+#   client id          -> /auditlake/azure/client-id      (template parameter AzureClientIdParam)
+#   client secret      -> /auditlake/azure/client-secret  (template parameter AzureClientSecretParam)
+#   or a certificate   -> /auditlake/azure/certificate    (template parameter AzureCertParam)
+#
 # The names and the key default to what the deployed stack uses (its parameters and its
 # LakeKeyAlias / LakeKeyArn output). The secret is read from standard input (typed without echo
 # when that is a terminal) or from --secret-file; never from the command line. It reaches the
@@ -22,20 +29,27 @@ prog="put-secrets.sh"
 
 usage() {
   cat <<'EOF'
-Usage: scripts/put-secrets.sh --client-id APP_ID [options] < secret
-       scripts/put-secrets.sh --client-id APP_ID --secret-file FILE [options]
-       scripts/put-secrets.sh --client-id APP_ID --cert-file app.pem [options]
+Usage: scripts/put-secrets.sh [--azure] --client-id APP_ID [options] < secret
+       scripts/put-secrets.sh [--azure] --client-id APP_ID --secret-file FILE [options]
+       scripts/put-secrets.sh [--azure] --client-id APP_ID --cert-file app.pem [options]
 
 Stores the Entra app's client id and client secret (or certificate) as SSM SecureString
-parameters encrypted with the auditlake stack's KMS key.
+parameters encrypted with the auditlake stack's KMS key: the Graph app's (read by the
+sign-ins and audits Lambdas), or with --azure the app that sends the access-key snapshots to
+Azure Monitor (read by the IAM Lambda; docs/AZURE.md).
 
 Options:
+  --azure                   the Azure Monitor sender app instead of the Graph app: the
+                            names below default to the stack's Azure*Param parameters, else
+                            /auditlake/azure/client-id, /auditlake/azure/client-secret,
+                            /auditlake/azure/certificate
   --client-id ID            the app registration's Application (client) id; prompted for on a
                             terminal when omitted
   --secret-file FILE        read the client secret from FILE (default: standard input; typed
                             without echo on a terminal). Never pass a secret as an argument.
   --cert-file FILE          store a certificate instead: a PEM with the private key and the
-                            certificate (the stack must be deployed with GraphCertParam set)
+                            certificate (the stack must be deployed with GraphCertParam, or
+                            AzureCertParam with --azure, set)
   --stack-name NAME         the auditlake stack (default: auditlake); gives the key and the
                             parameter names
   --region REGION           AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)
@@ -43,6 +57,8 @@ Options:
   --client-id-param NAME    (default: the stack's GraphClientIdParam, else /auditlake/graph/client-id)
   --client-secret-param NAME (default: the stack's GraphClientSecretParam, else /auditlake/graph/client-secret)
   --cert-param NAME         (default: the stack's GraphCertParam, else /auditlake/graph/certificate)
+                            (with --azure: AzureClientIdParam, AzureClientSecretParam,
+                            AzureCertParam, else the /auditlake/azure/ names above)
   --overwrite               replace existing values (rotation)
   --dry-run                 show what would be stored (never the secret) and change nothing
   -h, --help                this help
@@ -68,6 +84,7 @@ client_secret_param=""
 cert_param=""
 overwrite=0
 dry_run=0
+azure=0
 
 need_value() {
   if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi
@@ -84,6 +101,7 @@ while [ "$#" -gt 0 ]; do
     --client-secret-param) need_value "$@"; client_secret_param="$2"; shift 2 ;;
     --cert-param) need_value "$@"; cert_param="$2"; shift 2 ;;
     --overwrite) overwrite=1; shift ;;
+    --azure) azure=1; shift ;;
     --dry-run) dry_run=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --secret | --client-secret | --secret=* | --client-secret=*)
@@ -133,15 +151,22 @@ if [ -z "$key_id" ]; then
   [ -n "$key_id" ] ||
     die "no KMS key: stack $stack_name (region $region) has no LakeKeyAlias or LakeKeyArn output. Deploy it first (scripts/deploy.sh), or pass --stack-name or --key-id"
 fi
-if [ -z "$client_id_param" ]; then client_id_param="$(stack_value Parameters GraphClientIdParam)"; fi
-if [ -z "$client_id_param" ]; then client_id_param=/auditlake/graph/client-id; fi
+# The Graph app's parameters (template parameters Graph*Param, names under /auditlake/graph/)
+# or, with --azure, the Azure Monitor sender's (Azure*Param, /auditlake/azure/).
+if [ "$azure" = 1 ]; then
+  stack_param_prefix=Azure default_prefix=/auditlake/azure app_label="Azure Monitor sender app"
+else
+  stack_param_prefix=Graph default_prefix=/auditlake/graph app_label="Entra app"
+fi
+if [ -z "$client_id_param" ]; then client_id_param="$(stack_value Parameters "${stack_param_prefix}ClientIdParam")"; fi
+if [ -z "$client_id_param" ]; then client_id_param="$default_prefix/client-id"; fi
 if [ -n "$cert_file" ]; then
-  if [ -z "$cert_param" ]; then cert_param="$(stack_value Parameters GraphCertParam)"; fi
-  if [ -z "$cert_param" ]; then cert_param=/auditlake/graph/certificate; fi
+  if [ -z "$cert_param" ]; then cert_param="$(stack_value Parameters "${stack_param_prefix}CertParam")"; fi
+  if [ -z "$cert_param" ]; then cert_param="$default_prefix/certificate"; fi
   credential_param="$cert_param"
 else
-  if [ -z "$client_secret_param" ]; then client_secret_param="$(stack_value Parameters GraphClientSecretParam)"; fi
-  if [ -z "$client_secret_param" ]; then client_secret_param=/auditlake/graph/client-secret; fi
+  if [ -z "$client_secret_param" ]; then client_secret_param="$(stack_value Parameters "${stack_param_prefix}ClientSecretParam")"; fi
+  if [ -z "$client_secret_param" ]; then client_secret_param="$default_prefix/client-secret"; fi
   credential_param="$client_secret_param"
 fi
 
@@ -202,11 +227,11 @@ put() { # $1: name, $2: tier, $3: description, rest: --value argument(s)
 }
 
 if [ "$dry_run" = 1 ]; then echo "dry run: nothing is stored"; fi
-put "$client_id_param" Standard "auditlake: Entra app client id" --value "$client_id"
+put "$client_id_param" Standard "auditlake: $app_label client id" --value "$client_id"
 if [ -n "$cert_file" ]; then
-  put "$credential_param" "$credential_tier" "auditlake: Entra app certificate (PEM key + certificate)" --value "file://$value_file"
+  put "$credential_param" "$credential_tier" "auditlake: $app_label certificate (PEM key + certificate)" --value "file://$value_file"
 else
-  put "$credential_param" "$credential_tier" "auditlake: Entra app client secret" --value "file://$value_file"
+  put "$credential_param" "$credential_tier" "auditlake: $app_label client secret" --value "file://$value_file"
 fi
 
 if [ "$dry_run" = 0 ]; then
@@ -215,7 +240,14 @@ Done. A collector that could not start without them picks them up at its next in
 running ones keep the old values until their environment is replaced (docs/RUNBOOK.md,
 "Rotating the secret or certificate").
 EOF
-  if [ -n "$cert_file" ]; then
+  if [ "$azure" = 1 ]; then
+    if [ -n "$cert_file" ]; then credential_flag="--azure-cert-param $cert_param"; else credential_flag="--azure-client-secret-param $client_secret_param"; fi
+    cat <<EOF
+The IAM function sends to Azure Monitor once the stack is deployed with (outputs of infra/azure):
+  scripts/deploy.sh ... --azure-ingestion-url <logsIngestionEndpoint> --azure-dcr-id <dataCollectionRuleImmutableId> \
+    --azure-tenant-id <tenantId> --azure-client-id-param $client_id_param $credential_flag
+EOF
+  elif [ -n "$cert_file" ]; then
     cat <<EOF
 A certificate is used once the stack is deployed with it (and without the secret):
   scripts/deploy.sh ... --param GraphCertParam=$cert_param --param GraphClientSecretParam=

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -677,3 +678,144 @@ def test_put_secrets_under_bash_x_shows_no_secret(env, deployed, traced_env):
     assert r.returncode == 0, r.stderr
     assert canary not in r.stdout + r.stderr + argv_log.read_text()
     assert ssm_value(env, "/auditlake/test/x")["Value"] == canary
+
+
+# ---- Azure Monitor delivery (the IAM function only) ----
+
+AZURE_STACK = "auditlake-azure"
+AZURE_FLAGS = {
+    "--azure-ingestion-url": ("AzureIngestionUrl", "https://example-abcd.westeurope-1.ingest.monitor.azure.com"),
+    "--azure-dcr-id": ("AzureDcrId", "dcr-00112233445566778899aabbccddeeff"),
+    "--azure-tenant-id": ("AzureTenantId", "33333333-3333-3333-3333-333333333333"),
+    "--azure-client-id-param": ("AzureClientIdParam", "/auditlake/azure/client-id"),
+    "--azure-client-secret-param": ("AzureClientSecretParam", "/auditlake/azure/client-secret"),
+}
+
+
+def azure_args() -> list[str]:
+    return [a for flag, (_, value) in AZURE_FLAGS.items() for a in (flag, value)]
+
+
+def test_help_lists_the_azure_flags(env):
+    r = run([DEPLOY, "--help"], env)
+    assert r.returncode == 0, r.stderr
+    for flag, (param, _) in AZURE_FLAGS.items():
+        assert flag in r.stdout and param in r.stdout, flag
+    for flag in ("--azure-cert-param", "--azure-stream"):
+        assert flag in r.stdout, flag
+    r = run([PUT_SECRETS, "--help"], env)
+    assert r.returncode == 0 and "--azure" in r.stdout, r.stderr
+
+
+def test_azure_flags_dry_run_and_refusals(env, zips):
+    r = run(deploy_cmd(zips, "--stack-name", "auditlake-azure-dry", *azure_args(),
+                       "--param", "AzureIngestionUrl=https://overridden.example", "--dry-run"), env)
+    assert r.returncode == 0, r.stderr
+    deploy_line = next(line for line in r.stdout.splitlines() if "cloudformation deploy" in line).replace("\\", "")
+    for param, value in AZURE_FLAGS.values():
+        assert f"{param}={value}" in deploy_line, f"{param}={value} not in {deploy_line}"  # the flag wins over --param
+    assert "overridden.example" not in deploy_line
+
+    # Both credentials, or a URL that is not https: refused before anything is built or uploaded.
+    for extra, message in [
+        (["--azure-cert-param", "/auditlake/azure/certificate"], "not both"),
+        (["--azure-ingestion-url", "http://example-abcd.westeurope-1.ingest.monitor.azure.com"], "https"),
+    ]:
+        r = run(deploy_cmd(zips, "--stack-name", "auditlake-azure-bad", *azure_args(), *extra, "--dry-run"), env)
+        assert r.returncode != 0 and message in r.stderr, (extra, r.stderr)
+
+    # Turned on with parts missing: a warning that names them (the stack may hold them).
+    r = run(deploy_cmd(zips, "--stack-name", "auditlake-azure-dry", "--azure-ingestion-url",
+                       AZURE_FLAGS["--azure-ingestion-url"][1], "--dry-run"), env)
+    assert r.returncode == 0, r.stderr
+    for param in ("AzureDcrId", "AzureTenantId", "AzureClientIdParam"):
+        assert param in r.stderr, r.stderr
+
+
+@pytest.fixture(scope="module")
+def azure_deployed(env, zips):
+    r = run(deploy_cmd(zips, "--stack-name", AZURE_STACK, *azure_args()), env)
+    assert r.returncode == 0, f"deploy with the Azure flags failed\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    return r
+
+
+def test_azure_flags_reach_only_the_iam_function(env, azure_deployed):
+    stack = client(env, "cloudformation").describe_stacks(StackName=AZURE_STACK)["Stacks"][0]
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    for param, value in AZURE_FLAGS.values():
+        assert params[param] == value, param
+    assert "put-secrets.sh --azure" in azure_deployed.stdout
+
+    outs = outputs(env, AZURE_STACK)
+    lake = outs["LakeBucketName"]
+    environments = template_environments(
+        {"TenantIds": TENANT, "AlertEmail": EMAIL, "Architecture": ARCH, **dict(AZURE_FLAGS.values())}, lake
+    )
+    lam = client(env, "lambda")
+    for f, (output, code_key) in FUNCTION_OUTPUTS.items():
+        variables = lam.get_function(FunctionName=outs[output])["Configuration"]["Environment"]["Variables"]
+        expected = environments[code_key]
+        assert set(variables) == set(expected), f
+        for name, value in expected.items():
+            if value is not None:
+                assert variables[name] == str(value), (f, name)
+        azure = {k: v for k, v in variables.items() if k.startswith("AUDITLAKE_AZURE")}
+        if f == "iam-access-keys":
+            assert azure == {
+                "AUDITLAKE_AZURE_INGESTION_URL": AZURE_FLAGS["--azure-ingestion-url"][1],
+                "AUDITLAKE_AZURE_DCR_ID": AZURE_FLAGS["--azure-dcr-id"][1],
+                "AUDITLAKE_AZURE_STREAM": "Custom-AwsIamAccessKeys_CL",
+                "AUDITLAKE_AZURE_TENANT_ID": AZURE_FLAGS["--azure-tenant-id"][1],
+                "AUDITLAKE_AZURE_CLIENT_ID_PARAM": "/auditlake/azure/client-id",
+                "AUDITLAKE_AZURE_CLIENT_SECRET_PARAM": "/auditlake/azure/client-secret",
+            }, azure
+        else:
+            assert azure == {}, f
+
+    # The IAM function's role may read exactly the two Azure parameters (and no Graph one).
+    account = client(env, "sts").get_caller_identity()["Account"]
+    iam = client(env, "iam")
+    role = lam.get_function(FunctionName=outs["IamKeysFunctionName"])["Configuration"]["Role"].rsplit("/", 1)[1]
+    ssm_resources = []
+    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        for st in doc["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            if any(a.startswith("ssm:") for a in actions):
+                assert actions == ["ssm:GetParameters"], st
+                ssm_resources += st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+    assert sorted(ssm_resources) == [
+        f"arn:aws:ssm:{REGION}:{account}:parameter/auditlake/azure/client-id",
+        f"arn:aws:ssm:{REGION}:{account}:parameter/auditlake/azure/client-secret",
+    ], ssm_resources
+
+    # The stack without the flags (the `deployed` one, if it ran) has no Azure variable at all.
+    names = [s["StackName"] for s in client(env, "cloudformation").describe_stacks()["Stacks"]]
+    if STACK in names:
+        plain = outputs(env)
+        iam = lam.get_function(FunctionName=plain["IamKeysFunctionName"])["Configuration"]["Environment"]["Variables"]
+        assert not any(k.startswith("AUDITLAKE_AZURE") for k in iam), iam
+
+
+def test_put_secrets_azure_stores_the_sender_app(env, azure_deployed, traced_env):
+    e, argv_log, tmpdir = traced_env
+    canary = "canary-azure-Secret.0008"
+    azure_client_id = "44444444-4444-4444-4444-444444444444"
+    r = run([PUT_SECRETS, "--azure", "--stack-name", AZURE_STACK, "--client-id", azure_client_id], e,
+            stdin=canary + "\n")
+    assert r.returncode == 0, r.stderr
+    assert canary not in r.stdout + r.stderr + argv_log.read_text()
+    assert list(tmpdir.iterdir()) == []
+    # The names the stack's IAM function reads, encrypted with that stack's key.
+    described = {p["Name"]: p for p in client(env, "ssm").describe_parameters()["Parameters"]}
+    alias = outputs(env, AZURE_STACK)["LakeKeyAlias"]
+    for name in ("/auditlake/azure/client-id", "/auditlake/azure/client-secret"):
+        assert described[name]["Type"] == "SecureString" and described[name]["KeyId"] == alias, described[name]
+    assert ssm_value(env, "/auditlake/azure/client-secret")["Value"] == canary
+    assert ssm_value(env, "/auditlake/azure/client-id")["Value"] == azure_client_id
+    assert "--azure-client-id-param /auditlake/azure/client-id" in r.stdout
+
+    r = run([PUT_SECRETS, "--azure", "--stack-name", AZURE_STACK, "--client-id", azure_client_id,
+             "--client-secret", canary], e)
+    assert r.returncode != 0 and canary not in r.stdout + r.stderr

@@ -44,6 +44,26 @@ TABLES = {
 }
 TENANT_GROUP_PARAMS = ("TenantIds", "TenantIds2", "TenantIds3", "TenantIds4")
 
+# Azure Monitor delivery of the access-key snapshot (IAM function only): the template
+# parameter behind each AUDITLAKE_AZURE_* variable, and sample values (infra/azure outputs).
+AZURE_PARAMS = {
+    "AUDITLAKE_AZURE_INGESTION_URL": "AzureIngestionUrl",
+    "AUDITLAKE_AZURE_DCR_ID": "AzureDcrId",
+    "AUDITLAKE_AZURE_STREAM": "AzureStream",
+    "AUDITLAKE_AZURE_TENANT_ID": "AzureTenantId",
+    "AUDITLAKE_AZURE_CLIENT_ID_PARAM": "AzureClientIdParam",
+    "AUDITLAKE_AZURE_CLIENT_SECRET_PARAM": "AzureClientSecretParam",
+    "AUDITLAKE_AZURE_CERT_PARAM": "AzureCertParam",
+}
+AZURE = {
+    "AzureIngestionUrl": "https://example-abcd.westeurope-1.ingest.monitor.azure.com",
+    "AzureDcrId": "dcr-00112233445566778899aabbccddeeff",
+    "AzureTenantId": "33333333-3333-3333-3333-333333333333",
+    "AzureClientIdParam": "/auditlake/azure/client-id",
+    "AzureClientSecretParam": "/auditlake/azure/client-secret",
+}
+AZURE_CERTIFICATE = dict(AZURE, AzureClientSecretParam="", AzureCertParam="/auditlake/azure/certificate")
+
 # Parameter values for the scenarios: what a user could pass (they must satisfy the template's
 # own constraints, checked below). Parameters without a default get these samples.
 REQUIRED_SAMPLES = {
@@ -68,6 +88,13 @@ SCENARIOS = {
     },
     "listed-accounts": {"AccountIds": "111111111111,222222222222", "AssumeRoleName": "AuditLakeReader"},
     "organization": {"Organization": "true"},
+    "azure": AZURE,
+    "azure-certificate-organization": {
+        **AZURE_CERTIFICATE,
+        "AzureTenantId": "contoso.onmicrosoft.com",
+        "AzureStream": "Custom-AwsIamAccessKeysTest_CL",
+        "Organization": "true",
+    },
 }
 
 # Sample values of the resources a template refers to (what CloudFormation would return).
@@ -259,6 +286,17 @@ def scenario(name: str) -> Scenario:
     return Scenario(template(), SCENARIOS[name])
 
 
+def rule_verdicts(sc: Scenario) -> list[tuple[str, bool]]:
+    """(rule, assertion holds) for every assertion of the template's Rules; a rule whose
+    RuleCondition is false asserts nothing (all its assertions hold)."""
+    out = []
+    for rule_name, rule in sc.tmpl.get("Rules", {}).items():
+        applies = "RuleCondition" not in rule or bool(sc.resolve(rule["RuleCondition"]))
+        for assertion in rule["Assertions"]:
+            out.append((str(rule_name), not applies or bool(sc.resolve(assertion["Assert"]))))
+    return out
+
+
 def function_env(sc: Scenario, function: str) -> dict[str, str]:
     props = sc.tmpl["Resources"][function]["Properties"]
     env = sc.resolve(props.get("Environment", {})).get("Variables", {})
@@ -288,9 +326,8 @@ def test_scenarios_satisfy_parameter_constraints_and_rules(name):
             assert re.fullmatch(str(spec["AllowedPattern"]), value), (pname, value, spec["AllowedPattern"])
         if spec.get("Type") == "Number":
             float(value)
-    for rule_name, rule in sc.tmpl.get("Rules", {}).items():
-        for assertion in rule["Assertions"]:
-            assert sc.resolve(assertion["Assert"]), f"rule {rule_name} refuses scenario {name}"
+    for rule_name, holds in rule_verdicts(sc):
+        assert holds, f"rule {rule_name} refuses scenario {name}"
 
 
 @pytest.mark.parametrize(
@@ -299,14 +336,80 @@ def test_scenarios_satisfy_parameter_constraints_and_rules(name):
         {"GraphCertParam": "/auditlake/graph/cert"},  # secret and certificate both
         {"GraphClientSecretParam": ""},  # neither
         {"AccountIds": "111111111111", "Organization": "true"},  # listed accounts and organisation
+        # Azure delivery turned on without all it needs.
+        {**AZURE, "AzureDcrId": ""},
+        {**AZURE, "AzureTenantId": ""},
+        {**AZURE, "AzureClientIdParam": ""},
+        {**AZURE, "AzureClientSecretParam": ""},  # neither secret nor certificate
+        {**AZURE, "AzureCertParam": "/auditlake/azure/certificate"},  # both
     ],
 )
 def test_rules_refuse_combinations_the_collectors_refuse(overrides):
     sc = Scenario(template(), overrides)
-    verdicts = [
-        bool(sc.resolve(a["Assert"])) for rule in sc.tmpl["Rules"].values() for a in rule["Assertions"]
-    ]
+    verdicts = [holds for _, holds in rule_verdicts(sc)]
     assert not all(verdicts), f"no rule refuses {overrides}"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # Without AzureIngestionUrl the other Azure parameters are not checked by the rules
+        # (and reach no function: see the environment tests).
+        {"AzureDcrId": "dcr-0011"},
+        {"AzureClientSecretParam": "/auditlake/azure/client-secret", "AzureCertParam": "/auditlake/azure/certificate"},
+    ],
+)
+def test_azure_rules_apply_only_when_delivery_is_on(overrides):
+    sc = Scenario(template(), overrides)
+    assert all(holds for _, holds in rule_verdicts(sc)), overrides
+
+
+def test_azure_parameters_condition_and_rules():
+    tmpl = template()
+    params = tmpl["Parameters"]
+    for pname in AZURE_PARAMS.values():
+        spec = params[pname]
+        assert spec["Type"] == "String", pname
+        wanted = "Custom-AwsIamAccessKeys_CL" if pname == "AzureStream" else ""
+        assert spec["Default"] == wanted, pname
+        # The description names the variable it becomes and where the value comes from.
+        env_var = next(k for k, v in AZURE_PARAMS.items() if v == pname)
+        assert env_var in str(spec["Description"]), pname
+        if not pname.endswith("Param"):
+            assert "infra/azure" in str(spec["Description"]), pname
+    for pname in ("AzureClientIdParam", "AzureClientSecretParam", "AzureCertParam"):
+        pattern = str(params[pname]["AllowedPattern"])
+        assert re.fullmatch(pattern, "") and re.fullmatch(pattern, "/auditlake/azure/client-id"), pname
+        assert not re.fullmatch(pattern, "auditlake/azure/client-id"), f"{pname}: names must start with /"
+    for value, ok in [
+        ("https://example-abcd.westeurope-1.ingest.monitor.azure.com", True),
+        ("http://example-abcd.westeurope-1.ingest.monitor.azure.com", False),
+        ("example-abcd.westeurope-1.ingest.monitor.azure.com", False),
+    ]:
+        assert bool(re.fullmatch(str(params["AzureIngestionUrl"]["AllowedPattern"]), value)) == ok, value
+    assert not re.fullmatch(str(params["AzureDcrId"]["AllowedPattern"]), "00112233445566778899aabbccddeeff")
+    assert not re.fullmatch(str(params["AzureTenantId"]["AllowedPattern"]), "not a tenant")
+
+    # Grouped in the console like the others: every parameter in exactly one group.
+    groups = tmpl["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [str(p) for g in groups for p in g["Parameters"]]
+    assert sorted(grouped) == sorted(params), set(params) ^ set(grouped)
+    (azure_group,) = [g for g in groups if "AzureIngestionUrl" in g["Parameters"]]
+    assert set(azure_group["Parameters"]) == set(AZURE_PARAMS.values())
+    assert "Azure" in azure_group["Label"]["default"]
+
+    assert tmpl["Conditions"]["SendsToAzure"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AzureIngestionUrl"}, ""]}]}
+    for name in SCENARIOS:
+        sc = scenario(name)
+        assert sc.condition("SendsToAzure") == (sc.params["AzureIngestionUrl"] != ""), name
+
+    # The rules apply exactly when delivery is on.
+    azure_rules = {k: v for k, v in tmpl["Rules"].items() if "Azure" in str(k)}
+    assert len(azure_rules) >= 2
+    for rule_name, rule in azure_rules.items():
+        assert rule["RuleCondition"] == tmpl["Conditions"]["SendsToAzure"], rule_name
+        for assertion in rule["Assertions"]:
+            assert "AzureIngestionUrl" in str(assertion["AssertDescription"]), rule_name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,7 +676,16 @@ def test_environments_are_complete_and_consistent(name):
             assert budget, env["AUDITLAKE_TIME_BUDGET"]
             timeout = sc.resolve(sc.tmpl["Resources"][function]["Properties"]["Timeout"])
             assert int(budget.group(1)) * 60 + 120 <= timeout, "the time budget must leave room to write and checkpoint"
+        azure = {k: v for k, v in env.items() if k.startswith("AUDITLAKE_AZURE")}
+        if function in GRAPH_FUNCTIONS or sc.params["AzureIngestionUrl"] == "":
+            assert not azure, f"{function} ({name}): {azure}"
         else:
+            # Every Azure variable the parameters set, with their values; one credential.
+            wanted = {var: sc.params[p] for var, p in AZURE_PARAMS.items() if sc.params[p] != ""}
+            assert azure == wanted, (function, name, azure, wanted)
+            creds = {k for k in azure if k in ("AUDITLAKE_AZURE_CLIENT_SECRET_PARAM", "AUDITLAKE_AZURE_CERT_PARAM")}
+            assert len(creds) == 1, f"{function}: exactly one Azure credential variable, got {creds}"
+        if function not in GRAPH_FUNCTIONS:
             assert not any(k.startswith("AUDITLAKE_GRAPH") or k == "AUDITLAKE_TENANT_IDS" for k in env), env
             other_accounts = sc.params["AccountIds"] != "" or sc.params["Organization"] == "true"
             assert ("AUDITLAKE_ASSUME_ROLE_NAME" in env) == other_accounts, env
@@ -705,6 +817,7 @@ def test_names_other_parts_depend_on():
         "GraphCertParam", "GraphCloud", "SignInsSchedule", "AuditsSchedule", "IamKeysSchedule", "AccountIds",
         "Organization", "AssumeRoleName", "QuickSightPrincipalArn", "GraphFreshnessMinutes", "IamFreshnessHours",
         "LakeTransitionDays", "LakeExpirationDays", "AthenaBytesScannedCutoff", "LogRetentionDays", "DatabaseName",
+        *AZURE_PARAMS.values(),
     ]:
         assert param in tmpl["Parameters"], param
     for output in [
@@ -843,8 +956,9 @@ def test_lake_prefixes_in_collector_policies():
         ]
         assert len(policies) == 1, function
         sts = statements(policies[0]["Properties"]["PolicyDocument"])
+        # The Azure sender's delivery progress is checked in test_azure_delivery_progress_prefix.
         s3_objects = [
-            st for st in sts if "s3:PutObject" in values(st["Action"])
+            st for st in sts if "s3:PutObject" in values(st["Action"]) and st.get("Sid") != "ReadWriteAzureDeliveryProgress"
         ]
         assert len(s3_objects) == 1
         prefixes = sorted(intrinsic(r)[1] for r in values(s3_objects[0]["Resource"]))
@@ -859,8 +973,28 @@ def test_lake_prefixes_in_collector_policies():
         assert sorted(cond[op]["s3:prefix"]) == sorted([f"{table}/*", f"_state/{table}/*", f"_quarantine/{table}/*"])
         # Every other statement of a collector touches no S3 object.
         for st in sts:
-            if st is not s3_objects[0] and st is not listing:
+            if st is not s3_objects[0] and st is not listing and st.get("Sid") != "ReadWriteAzureDeliveryProgress":
                 assert not any(str(a).startswith("s3:") for a in values(st["Action"])), st
+
+
+def test_azure_delivery_progress_prefix():
+    """The Azure sender keeps its progress at _state/azure/aws_iam_access_keys/dt=…/<account>.json
+    (shared/src/azure.rs): the IAM role reads and writes there only when delivery is on."""
+    src = (ROOT / "shared" / "src" / "azure.rs").read_text()
+    assert '"_state/azure/{}/dt={report_date}/{account}.json", TABLE.name' in src, "the progress path moved: update the policy"
+    tmpl = template()
+    doc = tmpl["Resources"]["IamKeysPolicy"]["Properties"]["PolicyDocument"]
+    for name in SCENARIOS:
+        sc = scenario(name)
+        sts = [st for st in sc.resolve(doc)["Statement"] if st.get("Sid") == "ReadWriteAzureDeliveryProgress"]
+        if not sc.condition("SendsToAzure"):
+            assert sts == [], name
+            continue
+        (st,) = sts
+        assert st["Effect"] == "Allow" and sorted(st["Action"]) == ["s3:GetObject", "s3:PutObject"], st
+        assert st["Resource"] == f"arn:aws:s3:::{RESOURCE_REF_SAMPLES['LakeBucket']}/_state/azure/aws_iam_access_keys/*"
+    for policy in ("SignInsPolicy", "AuditsPolicy"):
+        assert "azure" not in json.dumps(tmpl["Resources"][policy]).lower(), policy
 
 
 def test_ssm_parameter_arns_match_parameter_names():
@@ -880,6 +1014,42 @@ def test_ssm_parameter_arns_match_parameter_names():
             sts = sc.resolve(tmpl["Resources"][policy]["Properties"]["PolicyDocument"])["Statement"]
             (ssm,) = [st for st in sts if "ssm:GetParameters" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])]
             assert set(ssm["Resource"]) == wanted, (name, function, ssm["Resource"], wanted)
+
+
+def test_iam_collector_reads_exactly_the_azure_app_parameters():
+    tmpl = template()
+    for pname in ("AzureClientIdParam", "AzureClientSecretParam", "AzureCertParam"):
+        assert "^/" in str(tmpl["Parameters"][pname]["AllowedPattern"]), pname
+    doc = tmpl["Resources"]["IamKeysPolicy"]["Properties"]["PolicyDocument"]
+    # In the template: one conditional statement, under SendsToAzure only.
+    items = doc["Statement"]
+    ssm_items = [i for i in items if "ssm:" in json.dumps(i)]
+    assert len(ssm_items) == 1
+    cond, yes, no = ssm_items[0]["Fn::If"]
+    assert cond == "SendsToAzure" and no == {"Ref": "AWS::NoValue"}
+    assert yes["Action"] == "ssm:GetParameters" and yes["Effect"] == "Allow"
+    for name in SCENARIOS:
+        sc = scenario(name)
+        env = function_env(sc, "IamKeysFunction")
+        sts = [st for st in sc.resolve(doc)["Statement"] if "ssm:GetParameters" in json.dumps(st["Action"])]
+        if not sc.condition("SendsToAzure"):
+            assert sts == [], name
+            assert not any(k.endswith("_PARAM") for k in env), env
+            continue
+        (ssm,) = sts
+        # Exactly the parameters the function's environment names, nothing else (no Graph app).
+        wanted = {
+            f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter{v}" for k, v in env.items() if k.endswith("_PARAM")
+        }
+        assert len(wanted) == 2 and sorted(ssm["Resource"]) == sorted(wanted), (name, ssm["Resource"], wanted)
+        assert all(k.startswith("AUDITLAKE_AZURE_") for k in env if k.endswith("_PARAM")), env
+        # The SecureStrings are decrypted with the stack's key, as for the Graph functions.
+        (kms,) = [st for st in sc.resolve(doc)["Statement"] if st.get("Sid") == "UseLakeKey"]
+        assert "kms:Decrypt" in kms["Action"]
+    # The Graph functions' environments and policies know nothing of Azure.
+    for function in GRAPH_FUNCTIONS:
+        assert "Azure" not in json.dumps(tmpl["Resources"][function]["Properties"]["Environment"]), function
+        assert "AUDITLAKE_AZURE" not in json.dumps(tmpl["Resources"][function]), function
 
 
 def test_iam_collector_permissions_follow_the_account_scope():

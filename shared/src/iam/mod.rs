@@ -61,6 +61,9 @@ pub enum IamError {
     /// The lake holds the snapshot; sending it to Azure Monitor failed.
     #[error("account {account}: the snapshot is in the lake, but {cause}")]
     Azure { account: String, cause: crate::azure::AzureError },
+    /// Azure Monitor delivery is configured but cannot start (its app's secrets).
+    #[error("Azure Monitor delivery is configured but cannot start: {0}")]
+    AzureStartup(crate::azure::AzureError),
 }
 
 impl Classify for IamError {
@@ -70,7 +73,7 @@ impl Classify for IamError {
             IamError::ReportTimeout { .. } => ErrorClass::Retryable,
             IamError::ReportFormat { .. } | IamError::Mapping { .. } => ErrorClass::NonRetryable,
             IamError::Lake(e) => e.class(),
-            IamError::Azure { cause, .. } => cause.class(),
+            IamError::Azure { cause, .. } | IamError::AzureStartup(cause) => cause.class(),
         }
     }
 }
@@ -172,9 +175,7 @@ impl FromConfig for IamSource {
             None => source,
             Some(settings) => {
                 let secrets = crate::secrets::SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(aws));
-                let sink = crate::azure::AzureSink::from_settings(settings, &secrets)
-                    .await
-                    .map_err(|cause| IamError::Azure { account: "(start-up)".into(), cause })?;
+                let sink = crate::azure::AzureSink::from_settings(settings, &secrets).await.map_err(IamError::AzureStartup)?;
                 source.with_azure(sink)
             }
         })
