@@ -16,16 +16,18 @@ ensure_venv
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auditlake/target}"
 cargo build --release --locked -p auditlake-cli
-cargo build --release --locked -p auditlake-core --example bench_graph_parquet
 auditlake="$CARGO_TARGET_DIR/release/auditlake"
-generator="$CARGO_TARGET_DIR/release/examples/bench_graph_parquet"
 
 work="${BENCH_DIR:-$(mktemp -d -t auditlake-bench.XXXXXX)}"
 sizes=("${@:-250000 1000000}")
 read -r -a sizes <<<"${sizes[*]}"
 largest="${sizes[-1]}"
 input="$work/signins-$largest.ndjson"
-[ -f "$input" ] || "$generator" generate "$input" "$largest"
+if [ ! -f "$input" ]; then
+  # The JSON → Parquet bench's generator; the input is the same whatever build made it.
+  cargo build --release --locked -p auditlake-core --example bench_graph_parquet
+  "$CARGO_TARGET_DIR/release/examples/bench_graph_parquet" generate "$input" "$largest"
+fi
 tenant=11111111-1111-1111-1111-111111111111
 
 echo "| rows | input MB | tool | seconds | rows/s | peak RSS MB | CPU s |"
@@ -33,7 +35,7 @@ echo "|---:|---:|---|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
   file="$work/signins-$n.ndjson"
   [ -f "$file" ] || head -n "$n" "$input" >"$file"
-  mb=$(( $(stat -c %s "$file") / 1048576 ))
+  mb=$(( $(stat -L -c %s "$file") / 1048576 ))
   for tool in "auditlake import, 1 worker" "auditlake import, 2 workers" pyarrow duckdb; do
     rm -rf "$work/out" && mkdir -p "$work/out"
     case "$tool" in

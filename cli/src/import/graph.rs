@@ -1,7 +1,7 @@
 //! Imports Graph exports (sign-ins, directory audits) through the collectors' mapping.
 //!
-//! The file is read once to name the import (a SHA-256 of its bytes: the file stem of what it
-//! writes, and the key of its manifest under `_state/imports/`), then streamed: [`super::split`]
+//! The file is read once to name the import (its [`content_id`](super::content_id): the file
+//! stem of what it writes, and the key of its manifest under `_state/imports/`), then streamed: [`super::split`]
 //! cuts it into records on a blocking thread, chunks of records are mapped by
 //! [`GraphMapper`]s on the blocking pool, several at once (`workers`), and the results are
 //! written in file order by one [`TableWriter`](auditlake_core::lake::TableWriter) — the same mapping, per-day files and
@@ -69,12 +69,10 @@ fn open(path: &Path, read: Arc<AtomicU64>) -> anyhow::Result<Box<dyn Read + Send
     Ok(if gzip { Box::new(flate2::bufread::MultiGzDecoder::new(reader)) } else { Box::new(reader) })
 }
 
-/// The SHA-256 of the file's bytes, hex.
+/// The content id of the file at `path`.
 fn file_digest(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    super::content_id(file).with_context(|| format!("reading {}", path.display()))
 }
 
 /// An id as 16 bytes: a GUID's own, or the first 16 of another id's SHA-256.
