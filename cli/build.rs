@@ -6,8 +6,14 @@
 use std::fmt::Write;
 use std::path::Path;
 
+#[allow(clippy::disallowed_methods, reason = "a build script's inputs are only given in its environment")]
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../athena/queries");
+    // Read when the script runs, not compiled in with `env!`: checkouts in several folders
+    // share one target dir here (`.ci/run` clones into a fresh folder), and cargo judged a
+    // script binary compiled in another checkout fresh for this one (its files were older),
+    // so a compiled-in path pointed at that other checkout (seen once it was deleted).
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    let dir = Path::new(&manifest_dir).join("../athena/queries");
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
@@ -23,7 +29,6 @@ fn main() {
         writeln!(out, "    ({name:?}, include_str!({:?})),", path.display().to_string()).expect("writing to a String");
     }
     out.push_str("];\n");
-    #[allow(clippy::disallowed_methods, reason = "a build script's output folder is only given in its environment")]
     let out_dir = std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
     std::fs::write(Path::new(&out_dir).join("query_files.rs"), out).expect("writing query_files.rs");
 }
