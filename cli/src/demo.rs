@@ -16,7 +16,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use auditlake_core::config::Config;
 use auditlake_core::graph::{GraphKind, GraphSource};
-use auditlake_core::lake::{Lake, LakeUrl};
 use auditlake_core::pipeline::RunRequest;
 use auditlake_core::runtime::Runtime;
 use auditlake_testkit::demo;
@@ -131,9 +130,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     drop(fake);
 
     // 3. The simulated account's credential report, through the IAM collector's mapping.
-    let lake =
-        Lake::open(&LakeUrl::parse(&lake_url).map_err(anyhow::Error::msg)?, &auditlake_core::aws::sdk_config_if(false).await)
-            .await?;
+    let lake = crate::open_lake(&config, None).await?;
     let report_time = state.now;
     let csv = demo::credential_report(report_time);
     let iam = import::credential_report(&lake, "the simulated credential report", &csv, report_time, &run_id).await?;

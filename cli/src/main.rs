@@ -326,7 +326,6 @@ async fn send_azure(
     accounts: Vec<String>,
     lake: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    use futures::TryStreamExt;
     let settings = config.azure.as_ref().ok_or_else(|| {
         anyhow::anyhow!(
             "sending to Azure needs AUDITLAKE_AZURE_INGESTION_URL and the other AUDITLAKE_AZURE_* settings (docs/AZURE.md)"
@@ -336,21 +335,7 @@ async fn send_azure(
     let aws = auditlake_core::aws::sdk_config_if(matches!(config.secrets, auditlake_core::config::SecretSource::Ssm)).await;
     let secrets = auditlake_core::secrets::SecretStore::new(&config.secrets, aws_sdk_ssm::Client::new(&aws));
     let sink = auditlake_core::azure::AzureSink::from_settings(settings, &secrets).await?;
-    let accounts = if accounts.is_empty() {
-        // Every account with a snapshot file that day (the account is the file stem).
-        let dir = auditlake_core::lake::partition_dir(auditlake_core::schema::iam_access_keys::TABLE.name, date);
-        let listed: Vec<_> = lake.store().list(Some(&dir)).try_collect().await?;
-        let mut found: Vec<String> = listed
-            .iter()
-            .filter_map(|m| m.location.filename()?.split('-').next().map(str::to_string))
-            .filter(|a| auditlake_core::config::is_account_id(a))
-            .collect();
-        found.sort();
-        found.dedup();
-        found
-    } else {
-        accounts
-    };
+    let accounts = if accounts.is_empty() { auditlake_core::azure::snapshot_accounts(&lake, date).await? } else { accounts };
     if accounts.is_empty() {
         anyhow::bail!("the lake holds no access-key snapshot for {date}");
     }
@@ -366,7 +351,6 @@ async fn send_azure(
 }
 
 async fn run_import(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
-    use import::graph::GraphImport;
     let lake = open_lake(&config, args.lake.as_deref()).await?;
     if let Some(tenant) = &args.tenant {
         auditlake_core::config::parse_tenant_ids("--tenant", tenant)?;
@@ -379,11 +363,8 @@ async fn run_import(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode
         let summary = match args.table {
             ImportTable::AwsIamAccessKeys => import::credential_report_file(&lake, file, args.generated_at, &run_id).await,
             ImportTable::EntraSignins | ImportTable::EntraDirectoryAudits => {
-                let kind = if matches!(args.table, ImportTable::EntraSignins) {
-                    GraphImport::SignIns
-                } else {
-                    GraphImport::DirectoryAudits
-                };
+                let kind =
+                    if matches!(args.table, ImportTable::EntraSignins) { GraphKind::SignIns } else { GraphKind::DirectoryAudits };
                 let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
                 let progress = progress::FileProgress::new(&name, size);
                 let tenant = args.tenant.as_deref().unwrap_or_default();

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{CheckpointError, CheckpointStore, StateDocument};
 use crate::config::AzureSettings;
-use crate::error::{Classify, ErrorClass};
+use crate::error::{Backoff, Classify, ErrorClass};
 use crate::graph::{GraphError, TokenProvider, app_credential};
 use crate::lake::{Lake, LakeError, partition_dir};
 use crate::schema::azure::{ROW_ID, row_id};
@@ -131,8 +131,8 @@ pub struct AzureSink {
     tokens: TokenProvider,
     tenant: String,
     url: String,
-    /// First back-off; doubled per attempt (tests make it short).
-    backoff: Duration,
+    /// Waits between attempts of a batch without `Retry-After` (tests make them short).
+    backoff: Backoff,
 }
 
 impl AzureSink {
@@ -145,12 +145,13 @@ impl AzureSink {
             "{}/dataCollectionRules/{}/streams/{}?api-version={API_VERSION}",
             settings.ingestion_url, settings.dcr_id, settings.stream
         );
-        Ok(AzureSink { http, tokens, tenant: settings.tenant_id.clone(), url, backoff: Duration::from_secs(2) })
+        let backoff = Backoff { base: Duration::from_secs(2), max: Duration::from_secs(60), jitter: true };
+        Ok(AzureSink { http, tokens, tenant: settings.tenant_id.clone(), url, backoff })
     }
 
-    /// Backs off from `first` (doubling) between attempts of a batch.
+    /// Backs off from `first` (doubling, capped, with jitter) between attempts of a batch.
     pub fn with_backoff(mut self, first: Duration) -> Self {
-        self.backoff = first;
+        self.backoff.base = first;
         self
     }
 
@@ -194,6 +195,8 @@ impl AzureSink {
         let mut renewed = false;
         let mut last = String::new();
         for attempt in 0..MAX_ATTEMPTS {
+            // The wait before the next attempt when Azure names none.
+            let backoff = self.backoff.delay(attempt + 1);
             let token = self.tokens.token(&self.tenant).await?;
             let sent = self
                 .http
@@ -224,13 +227,9 @@ impl AzureSink {
                         }
                         403 => return Err(AzureError::Forbidden { status, message }),
                         404 => return Err(AzureError::NotFound { status, message }),
-                        429 => {
-                            last = format!("429: {message}");
-                            retry_after.unwrap_or_else(|| self.backoff * 2u32.pow(attempt))
-                        }
-                        500..=599 => {
+                        429 | 500..=599 => {
                             last = format!("{status}: {message}");
-                            retry_after.unwrap_or_else(|| self.backoff * 2u32.pow(attempt))
+                            retry_after.unwrap_or(backoff)
                         }
                         _ => return Err(AzureError::Rejected { status, message }),
                     }
@@ -239,8 +238,8 @@ impl AzureSink {
                 // again may duplicate it, which the views' row_id dedup absorbs; not sending it
                 // could lose it.
                 Err(e) => {
-                    last = e.without_url().to_string();
-                    self.backoff * 2u32.pow(attempt)
+                    last = crate::graph::client::without_url(e);
+                    backoff
                 }
             };
             tracing::warn!(attempt = attempt + 1, wait_ms = wait.as_millis() as u64, problem = %last, "Azure Monitor batch not acknowledged; retrying");
@@ -261,6 +260,26 @@ async fn error_message(response: reqwest::Response) -> String {
         }
         _ => text.chars().take(200).collect(),
     }
+}
+
+/// The accounts with a snapshot in the `report_date` partition (the account is the file stem
+/// the IAM collector and the report import write).
+pub async fn snapshot_accounts(lake: &Lake, report_date: NaiveDate) -> Result<Vec<String>, AzureError> {
+    let dir = partition_dir(TABLE.name, report_date);
+    let listed: Vec<_> = lake
+        .store()
+        .list(Some(&dir))
+        .try_collect()
+        .await
+        .map_err(|e| AzureError::Snapshot { path: dir.to_string(), message: e.to_string() })?;
+    let mut accounts: Vec<String> = listed
+        .iter()
+        .filter_map(|m| m.location.filename()?.split('-').next().map(str::to_string))
+        .filter(|a| crate::config::is_account_id(a))
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    Ok(accounts)
 }
 
 fn progress_path(account: &str, report_date: NaiveDate) -> Path {

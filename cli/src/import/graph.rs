@@ -22,9 +22,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use arrow_array::RecordBatch;
+use auditlake_core::graph::GraphKind;
 use auditlake_core::lake::{Lake, QuarantinedRecord};
-use auditlake_core::schema::graph::{GraphMapper, GraphTable, RecordKeys, RowContext, record_key, split_by_day};
-use auditlake_core::schema::{TableDef, entra_directory_audits, entra_signins};
+use auditlake_core::schema::graph::{GraphMapper, RecordKeys, RowContext, record_key, split_by_day};
+use auditlake_core::schema::{TableDef, entra_signins};
 use chrono::{NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -35,22 +36,6 @@ use super::split::{RawRecord, Records};
 /// Records per mapping chunk, and the bytes at which a chunk is cut early.
 const CHUNK_RECORDS: usize = 2_000;
 const CHUNK_BYTES: usize = 8 << 20;
-
-/// A Graph table an import can write.
-#[derive(Debug, Clone, Copy)]
-pub enum GraphImport {
-    SignIns,
-    DirectoryAudits,
-}
-
-impl GraphImport {
-    fn tables(self) -> (&'static TableDef, &'static GraphTable) {
-        match self {
-            GraphImport::SignIns => (&entra_signins::TABLE, &entra_signins::GRAPH),
-            GraphImport::DirectoryAudits => (&entra_directory_audits::TABLE, &entra_directory_audits::GRAPH),
-        }
-    }
-}
 
 /// Reads `path`, gunzipping it when it starts with gzip's magic bytes; counts the bytes read
 /// from disk into `read`.
@@ -75,20 +60,13 @@ fn file_digest(path: &Path) -> anyhow::Result<String> {
     super::content_id(file).with_context(|| format!("reading {}", path.display()))
 }
 
-/// An id as 16 bytes: a GUID's own, or the first 16 of another id's SHA-256.
+/// An id as 16 bytes: a GUID's own (the hyphenated form Graph uses), or the first 16 of
+/// another id's SHA-256.
 fn id_key(id: &str) -> u128 {
-    match uuid_like(id) {
-        Some(v) => v,
-        None => u128::from_be_bytes(Sha256::digest(id.as_bytes())[..16].try_into().expect("16 bytes")),
+    match uuid::Uuid::try_parse(id) {
+        Ok(guid) if id.len() == 36 => guid.as_u128(),
+        _ => u128::from_be_bytes(Sha256::digest(id.as_bytes())[..16].try_into().expect("16 bytes")),
     }
-}
-
-fn uuid_like(id: &str) -> Option<u128> {
-    if id.len() != 36 {
-        return None;
-    }
-    let hex: String = id.chars().filter(|c| *c != '-').collect();
-    (hex.len() == 32).then(|| u128::from_str_radix(&hex, 16).ok()).flatten()
 }
 
 /// What a mapping chunk became.
@@ -102,17 +80,17 @@ struct MappedChunk {
 fn map_chunk(
     records: Vec<RawRecord>,
     mappers: &Mutex<Vec<GraphMapper>>,
-    kind: GraphImport,
+    kind: GraphKind,
     tenant: &str,
     run_id: &str,
 ) -> anyhow::Result<MappedChunk> {
-    let (_, graph) = kind.tables();
+    let graph = kind.graph_table();
     let mut mapper = mappers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_else(|| GraphMapper::new(graph));
     let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
     // Sign-ins take their event type from each record below; the context is a placeholder.
     let context: &[&str] = match kind {
-        GraphImport::SignIns => &["unknown"],
-        GraphImport::DirectoryAudits => &[],
+        GraphKind::SignIns => &["unknown"],
+        GraphKind::DirectoryAudits => &[],
     };
     let ctx = RowContext { tenant_id: tenant, context, ingested_at: Utc::now(), run_id };
     let mapped = mapper.map(&texts, &ctx);
@@ -132,7 +110,7 @@ fn map_chunk(
         }
     }
     let batch = match (mapped.batch, kind) {
-        (Some(b), GraphImport::SignIns) => Some(entra_signins::event_types_from_records(&b)?),
+        (Some(b), GraphKind::SignIns) => Some(entra_signins::event_types_from_records(&b)?),
         (b, _) => b,
     };
     Ok(MappedChunk { batch, lines, rejected })
@@ -176,14 +154,14 @@ pub type OnProgress<'a> = &'a (dyn Fn(u64) + Sync);
 /// Imports one Graph export file for `tenant`.
 pub async fn import_file(
     lake: &Lake,
-    kind: GraphImport,
+    kind: GraphKind,
     tenant: &str,
     path: &Path,
     workers: usize,
     run_id: &str,
     on_progress: OnProgress<'_>,
 ) -> anyhow::Result<ImportSummary> {
-    let (table, graph) = kind.tables();
+    let (table, graph) = (kind.table(), kind.graph_table());
     let origin = path.display().to_string();
     let digest = {
         let path = path.to_path_buf();

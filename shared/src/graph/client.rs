@@ -285,7 +285,7 @@ fn error_detail(body: &[u8]) -> ErrorDetail {
 
 /// A reqwest error without its URL (a nextLink's skip token is opaque but long), with its
 /// causes, which reqwest's `Display` leaves out.
-fn without_url(e: reqwest::Error) -> String {
+pub(crate) fn without_url(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut s = e.to_string();
     let mut source = std::error::Error::source(&e);

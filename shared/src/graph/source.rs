@@ -49,10 +49,19 @@ pub enum GraphKind {
 }
 
 impl GraphKind {
-    fn graph_table(self) -> &'static GraphTable {
+    /// The Graph declaration of the kind's records (mapping, time property).
+    pub fn graph_table(self) -> &'static GraphTable {
         match self {
             GraphKind::SignIns => &entra_signins::GRAPH,
             GraphKind::DirectoryAudits => &entra_directory_audits::GRAPH,
+        }
+    }
+
+    /// The lake table the kind's records go to.
+    pub fn table(self) -> &'static TableDef {
+        match self {
+            GraphKind::SignIns => &entra_signins::TABLE,
+            GraphKind::DirectoryAudits => &entra_directory_audits::TABLE,
         }
     }
 }
@@ -244,10 +253,7 @@ impl Source for GraphSource {
     }
 
     fn table(&self) -> &'static TableDef {
-        match self.kind {
-            GraphKind::SignIns => &entra_signins::TABLE,
-            GraphKind::DirectoryAudits => &entra_directory_audits::TABLE,
-        }
+        self.kind.table()
     }
 
     async fn units(&self) -> Result<Vec<String>, GraphError> {

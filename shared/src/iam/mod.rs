@@ -223,7 +223,6 @@ impl Source for IamSource {
         out: &mut TableWriter,
     ) -> Result<PullOutcome, IamError> {
         let dt: NaiveDate = plan.partition.unwrap_or_else(|| request.event_time.date_naive());
-        out.claim(dt);
         let snapshot = self.snapshot(unit, request.event_time, &request.run_id).await?;
         let (method, report_generated_at) = (snapshot.method, snapshot.report_generated_at);
         write_snapshot(unit, dt, snapshot, out).await?;
