@@ -62,6 +62,12 @@ pub struct LaneCheckpoint {
     /// the next run goes on from there instead of reading its first pages again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<ResumeSlice>,
+    /// When the run that last moved `cursor` began (its event time). Everything it read before
+    /// `read_at − lag − overlap` was already older than lag + overlap when read, so the next
+    /// run's overlap re-scan need not reach back past that: a record later than the overlap
+    /// promises is all it could find there. Absent in older checkpoints (full re-scan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 /// A query to go on with: the slice `[from, to)` and the nextLink where it stopped.

@@ -15,6 +15,15 @@
 //! - **Queries side by side.** Up to `max_in_flight` slices run at once, across lanes and within
 //!   a lane (a lane's backlog is split so that at least [`MIN_QUERIES_IN_FLIGHT`] queries run
 //!   together), so slow pages overlap and the pacer, not the latency, sets the pace.
+//! - **A lone long query is split while it runs.** When fewer than [`MIN_QUERIES_IN_FLIGHT`]
+//!   queries run and nothing else is left to start (a first run's blind part that turned out to
+//!   hold most of the data), the running query with the most pages still to read is split:
+//!   Graph returns records newest first, so a query that has reached time `t` has `[from, t)`
+//!   still to read; a new query takes the older half `[from, m)` and the running one stops
+//!   following its nextLinks once its pages pass `m` ([`Schedule::split`]). This relies on
+//!   Graph's documented order; every page is checked, and a pull that sees records out of
+//!   order stops splitting and lets its split queries run to their own end (records before
+//!   `m` are then read twice and deduplicated, none is lost).
 //! - **The time budget is planned for.** A new slice is sized to the requests the budget can
 //!   still carry after what the running queries are expected to need, and none starts when they
 //!   need it all: a budget stop rarely leaves a slice half read (which the next run would read
@@ -49,6 +58,10 @@ pub const MIN_QUERIES_IN_FLIGHT: usize = 2;
 const MAX_PROBE: TimeDelta = TimeDelta::days(1);
 const MIN_SLICE: TimeDelta = TimeDelta::minutes(1);
 const MAX_SLICE: TimeDelta = TimeDelta::days(7);
+/// A running query is split only when it has at least this many pages still to read: each
+/// half then keeps two full pages or more, and the split's cost (one more short last page)
+/// stays small beside what the second query in flight gains.
+const MIN_SPLIT_PAGES: f64 = 4.0;
 
 /// Where a lane starts in this pull.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +119,45 @@ struct Running {
     expected_pages: Option<f64>,
     pages: u64,
     rows: u64,
+    /// The oldest record time its pages have reached (records come newest first).
+    reached: Option<DateTime<Utc>>,
     complete: bool,
+}
+
+/// The times of the records of one page, in the order Graph sent them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PageTimes {
+    pub newest: DateTime<Utc>,
+    pub oldest: DateTime<Utc>,
+    /// Newest first, as Graph documents.
+    pub descending: bool,
+}
+
+impl PageTimes {
+    /// The times of a page's records, in the order they came; `None` for no times.
+    pub fn of(times: impl IntoIterator<Item = DateTime<Utc>>) -> Option<PageTimes> {
+        let mut it = times.into_iter();
+        let first = it.next()?;
+        let mut t = PageTimes { newest: first, oldest: first, descending: true };
+        let mut previous = first;
+        for time in it {
+            t.descending &= time <= previous;
+            t.newest = t.newest.max(time);
+            t.oldest = t.oldest.min(time);
+            previous = time;
+        }
+        Some(t)
+    }
+}
+
+/// A running query split in two by [`Schedule::split`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// The new query: the older part of the running one.
+    pub slice: Slice,
+    /// The running query, which now ends at `slice.to`: it stops following nextLinks once a
+    /// page reaches records older than that.
+    pub cut: SliceId,
 }
 
 /// The plan of one tenant's pull (see the module documentation).
@@ -125,6 +176,9 @@ pub struct Schedule {
     largest_page: Option<usize>,
     /// How long a page of one query takes (latency and pacing), smoothed.
     page_time: Option<Duration>,
+    split: u64,
+    /// Every page so far came newest first (see the module documentation).
+    ordered: bool,
 }
 
 /// What the time budget can still carry.
@@ -164,6 +218,8 @@ impl Schedule {
             resumed: 0,
             largest_page: None,
             page_time: None,
+            split: 0,
+            ordered: true,
         }
     }
 
@@ -270,17 +326,28 @@ impl Schedule {
         self.started += 1;
         let l = &mut self.lanes[lane];
         l.next_start = to;
-        let running = Running { to, next_link: resume_link.clone(), expected_pages, pages: 0, rows: 0, complete: false };
+        let running =
+            Running { to, next_link: resume_link.clone(), expected_pages, pages: 0, rows: 0, reached: None, complete: false };
         l.slices.insert(from, running);
         self.running.insert(id, (lane, from));
         Slice { id, lane, from, to, resume_link }
     }
 
-    /// A page of slice `id` arrived with `rows` records, `elapsed` after the query's previous
-    /// page (or its start); `more` when it has a nextLink. A slice that already holds more
-    /// rows than its lane's density says raises the density at once (a burst of sign-ins), so
-    /// the lane's next slices are shorter.
-    pub fn page(&mut self, id: SliceId, rows: usize, next_link: Option<&str>, elapsed: Duration) {
+    /// A page of slice `id` arrived with `rows` records (their `times`, when readable),
+    /// `elapsed` after the query's previous page (or its start); `more` when it has a nextLink.
+    /// A slice that already holds more rows than its lane's density says raises the density at
+    /// once (a burst of sign-ins), so the lane's next slices are shorter.
+    ///
+    /// Returns `true` when this page is the first to show records out of Graph's documented
+    /// order: the caller then lets every split query run to its own end (see [`Self::split`]).
+    pub fn page(
+        &mut self,
+        id: SliceId,
+        rows: usize,
+        times: Option<PageTimes>,
+        next_link: Option<&str>,
+        elapsed: Duration,
+    ) -> bool {
         let more = next_link.is_some();
         self.page_time = Some(match self.page_time {
             Some(t) => t.mul_f64(0.8) + elapsed.mul_f64(0.2),
@@ -292,19 +359,81 @@ impl Schedule {
             self.largest_page = Some(self.largest_page.map_or(rows, |n| n.max(rows)));
         }
         let Some((lane, from)) = self.running.get(&id).copied() else {
-            return;
+            return false;
         };
         let l = &mut self.lanes[lane];
         let Some(r) = l.slices.get_mut(&from) else {
-            return;
+            return false;
         };
         r.pages += 1;
         r.rows += rows as u64;
         r.next_link = next_link.map(str::to_string);
+        let mut disorder = false;
+        if let Some(times) = times {
+            disorder = !times.descending || r.reached.is_some_and(|reached| times.newest > reached);
+            r.reached = Some(r.reached.map_or(times.oldest, |reached| reached.min(times.oldest)));
+        }
         let seen = r.rows as f64 / hours(r.to - from).max(1.0 / 3600.0);
         if l.rows_per_hour.is_some_and(|d| d < seen) {
             l.rows_per_hour = Some(seen);
         }
+        let first_disorder = disorder && self.ordered;
+        if first_disorder {
+            self.ordered = false;
+        }
+        first_disorder
+    }
+
+    /// Splits the running query with the most pages still to read, when fewer than
+    /// [`MIN_QUERIES_IN_FLIGHT`] run and nothing else may start (see the module
+    /// documentation); `budget` as for [`Self::next_slice`].
+    pub fn split(&mut self, budget: Option<Budget>) -> Option<Split> {
+        if !self.ordered || self.running.len() >= MIN_QUERIES_IN_FLIGHT.min(self.max_in_flight) {
+            return None;
+        }
+        if budget.is_some_and(|b| b.requests - self.outstanding_pages() < 0.5) {
+            return None;
+        }
+        let page_rows = self.page_rows();
+        // (pages left, lane, from, reached) of the best candidate.
+        let mut best: Option<(f64, usize, DateTime<Utc>, DateTime<Utc>)> = None;
+        for &(lane, from) in self.running.values() {
+            let Some(r) = self.lanes[lane].slices.get(&from) else {
+                continue;
+            };
+            let Some(reached) = r.reached.filter(|t| *t > from && *t <= r.to) else {
+                continue;
+            };
+            if r.complete || r.next_link.is_none() {
+                continue;
+            }
+            // The density of what it read, over what it has left.
+            let read = hours(r.to - reached).max(1.0 / 3600.0);
+            let left = r.rows as f64 / read * hours(reached - from) / page_rows;
+            if left >= MIN_SPLIT_PAGES && best.is_none_or(|b| left > b.0) {
+                best = Some((left, lane, from, reached));
+            }
+        }
+        let (left, lane, from, reached) = best?;
+        let m = from + TimeDelta::milliseconds(((reached - from).num_milliseconds() / 2).max(1));
+        if m <= from || m >= reached {
+            return None;
+        }
+        let cut = self.running.iter().find(|(_, at)| **at == (lane, from)).map(|(id, _)| *id)?;
+        let l = &mut self.lanes[lane];
+        let mut upper = l.slices.remove(&from)?;
+        upper.expected_pages = Some(upper.pages as f64 + left / 2.0);
+        l.slices.insert(m, upper);
+        let lower =
+            Running { to: m, next_link: None, expected_pages: Some(left / 2.0), pages: 0, rows: 0, reached: None, complete: false };
+        l.slices.insert(from, lower);
+        self.running.insert(cut, (lane, m));
+        let id = self.next_id;
+        self.next_id += 1;
+        self.started += 1;
+        self.split += 1;
+        self.running.insert(id, (lane, from));
+        Some(Split { slice: Slice { id, lane, from, to: m, resume_link: None }, cut })
     }
 
     /// The pull stops before its slices are done (time budget). A lane whose slice was cut
@@ -401,6 +530,11 @@ impl Schedule {
         self.completed
     }
 
+    /// Running queries split in two.
+    pub fn splits(&self) -> u64 {
+        self.split
+    }
+
     /// Slices that went on from where the previous run stopped.
     pub fn slices_resumed(&self) -> u64 {
         self.resumed
@@ -422,6 +556,7 @@ impl Schedule {
                     rows_per_hour: l.rows_per_hour,
                     max_slice_secs: l.max_slice.map(|m| m.num_seconds()),
                     resume: l.resume.clone(),
+                    read_at: None,
                 };
                 (l.key.clone(), checkpoint)
             })
@@ -468,8 +603,8 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.to - p.from == TimeDelta::hours(15)), "{parts:?}");
         assert_eq!(parts[1].to, t("2026-11-02T06:00:00Z"));
-        s.page(parts[0].id, 1000, Some("next"), Duration::from_secs(1));
-        s.page(parts[0].id, 200, None, Duration::from_secs(1));
+        s.page(parts[0].id, 1000, None, Some("next"), Duration::from_secs(1));
+        s.page(parts[0].id, 200, None, None, Duration::from_secs(1));
         s.complete(parts[0].id);
         assert_eq!(s.cursor(), t("2026-11-01T15:00:00Z"));
         assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 80.0).abs() < 1e-9);
@@ -571,7 +706,7 @@ mod tests {
         assert_eq!(first.to - first.from, TimeDelta::hours(20), "20 pages at 1,000 rows an hour");
         // The slice turns out to hold far more: 30 full pages and not done.
         for _ in 0..30 {
-            s.page(first.id, 1000, Some("next"), Duration::from_secs(1));
+            s.page(first.id, 1000, None, Some("next"), Duration::from_secs(1));
         }
         let dense = s.lanes()["lane0"].rows_per_hour.unwrap();
         assert!(dense >= 30_000.0 / 20.0, "{dense}");
@@ -588,9 +723,9 @@ mod tests {
         let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 2);
         let at_cursor = s.next_slice(None).unwrap();
         let cut = s.next_slice(None).unwrap();
-        s.page(at_cursor.id, 1000, Some("next"), Duration::from_millis(500));
+        s.page(at_cursor.id, 1000, None, Some("next"), Duration::from_millis(500));
         for _ in 0..4 {
-            s.page(cut.id, 1000, Some("next"), Duration::from_millis(500));
+            s.page(cut.id, 1000, None, Some("next"), Duration::from_millis(500));
         }
         s.stop();
         let lane = s.lanes()["lane0"].clone();
@@ -616,7 +751,7 @@ mod tests {
         // Pages that take 2 s each: 10 s left carry 5 pages of one query, whatever the pacer.
         let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 2);
         let first = s.next_slice(None).unwrap();
-        s.page(first.id, 1000, Some("next"), Duration::from_secs(2));
+        s.page(first.id, 1000, None, Some("next"), Duration::from_secs(2));
         let slow = s.next_slice(Some(Budget { requests: 100.0, left: Duration::from_secs(10) })).unwrap();
         assert_eq!(pages_for(1000.0, slow.to - slow.from, PAGE_ROWS), 5.0);
     }
@@ -626,7 +761,7 @@ mod tests {
         let start = "2026-11-01T00:00:00Z";
         let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-02T00:00:00Z"), 1);
         let cut = s.next_slice(None).unwrap();
-        s.page(cut.id, 1000, Some("https://graph/next-3"), Duration::from_secs(1));
+        s.page(cut.id, 1000, None, Some("https://graph/next-3"), Duration::from_secs(1));
         s.stop();
         let lane = s.lanes()["lane0"].clone();
         let resume = lane.resume.clone().unwrap();
@@ -671,5 +806,75 @@ mod tests {
             assert_eq!(next.lane, 0, "{next:?}");
             assert!(next.from.date_naive() <= dense.from.date_naive().succ_opt().unwrap(), "{next:?}");
         }
+    }
+
+    fn times(newest: DateTime<Utc>, oldest: DateTime<Utc>) -> Option<PageTimes> {
+        Some(PageTimes { newest, oldest, descending: true })
+    }
+
+    #[test]
+    fn a_lone_long_query_is_split_and_the_halves_complete_the_window() {
+        // A first run: 30 blind hours in two parts. The older part is done after one page.
+        let end = t("2026-11-02T06:00:00Z");
+        let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", None), end, 5);
+        let (older, newer) = (s.next_slice(None).unwrap(), s.next_slice(None).unwrap());
+        s.page(older.id, 300, times(older.to, older.from), None, Duration::from_secs(3));
+        s.complete(older.id);
+        // Two queries are not running, but nothing has been read of the newer part yet.
+        assert_eq!(s.next_slice(None), None);
+        assert_eq!(s.split(None), None, "no page yet: nothing known of what it has left");
+        // Its first page covers its last 50 minutes: ~17 pages left over 14 h 10 min.
+        let reached = newer.to - TimeDelta::minutes(50);
+        assert!(!s.page(newer.id, 1000, times(newer.to, reached), Some("next"), Duration::from_secs(3)));
+        let split = s.split(None).expect("a lone query with ~17 pages left is split");
+        assert_eq!(split.cut, newer.id);
+        assert_eq!(split.slice.from, newer.from);
+        assert_eq!(split.slice.to, newer.from + (reached - newer.from) / 2);
+        assert_eq!(s.bounds(newer.id), Some((0, split.slice.to, newer.to)), "the running query now ends at the split");
+        assert_eq!(s.bounds(split.slice.id), Some((0, newer.from, split.slice.to)));
+        assert_eq!(s.split(None), None, "two queries run");
+        assert_eq!(s.splits(), 1);
+        assert_eq!(s.slices_started(), 3);
+        // Both halves complete: the lane is done to the end of the window.
+        s.complete(split.slice.id);
+        assert!(!s.finished());
+        s.complete(newer.id);
+        assert!(s.finished());
+        assert_eq!(s.cursor(), end);
+    }
+
+    #[test]
+    fn a_query_near_its_end_is_not_split_and_records_out_of_order_stop_splitting() {
+        let end = t("2026-11-02T00:00:00Z");
+        let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), end, 5);
+        let only = s.next_slice(None).unwrap();
+        // Read down to 3 hours after its start at 1,000 rows an hour: 3 pages left, too few.
+        let reached = only.from + TimeDelta::hours(3);
+        let read = (hours(only.to - reached) * 1000.0) as usize;
+        s.page(only.id, read, times(only.to, reached), Some("next"), Duration::from_secs(3));
+        assert_eq!(s.split(None), None);
+
+        let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), end, 5);
+        let only = s.next_slice(None).unwrap();
+        let reached = only.to - TimeDelta::hours(1);
+        // The first page is not newest first: the order the split relies on does not hold.
+        let unordered = Some(PageTimes { newest: only.to, oldest: reached, descending: false });
+        assert!(s.page(only.id, 1000, unordered, Some("next"), Duration::from_secs(3)), "the first disorder is reported");
+        assert_eq!(s.split(None), None);
+        assert!(!s.page(only.id, 1000, unordered, Some("next"), Duration::from_secs(3)), "... once");
+
+        // A later page newer than what the query had reached is disorder too.
+        let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), end, 5);
+        let only = s.next_slice(None).unwrap();
+        s.page(only.id, 1000, times(only.to, only.to - TimeDelta::hours(1)), Some("next"), Duration::from_secs(3));
+        assert!(s.page(only.id, 1000, times(only.to, only.to - TimeDelta::hours(2)), Some("next"), Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn page_times_follow_the_order_records_came_in() {
+        let (a, b, c) = (t("2026-11-01T03:00:00Z"), t("2026-11-01T02:00:00Z"), t("2026-11-01T01:00:00Z"));
+        assert_eq!(PageTimes::of([a, b, b, c]), Some(PageTimes { newest: a, oldest: c, descending: true }));
+        assert_eq!(PageTimes::of([b, a, c]), Some(PageTimes { newest: a, oldest: c, descending: false }));
+        assert_eq!(PageTimes::of([]), None);
     }
 }

@@ -19,9 +19,9 @@
 //!   wrote (also those beyond the cursor), and reports `more_to_do`;
 //! - each lane's density goes into the checkpoint, so the next run sizes its slices at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,12 +31,12 @@ use futures::stream::BoxStream;
 
 use super::GraphError;
 use super::client::{GraphClient, Page};
-use super::schedule::{Budget, LaneStart, Schedule, SliceId};
-use crate::checkpoint::Checkpoint;
+use super::schedule::{Budget, LaneStart, PageTimes, Schedule, Slice, SliceId};
+use crate::checkpoint::{Checkpoint, LaneCheckpoint};
 use crate::config::{ALL_SIGNIN_EVENT_TYPES, WindowSettings};
 use crate::lake::{QuarantinedRecord, TableWriter};
 use crate::pipeline::{Plan, PullOutcome, RunRequest, Source};
-use crate::schema::graph::{GraphMapper, GraphTable, RecordKeys, RowContext, split_by_day};
+use crate::schema::graph::{GraphMapper, GraphTable, RecordKeys, RowContext, record_key, split_by_day};
 use crate::schema::{TableDef, entra_directory_audits, entra_signins};
 
 /// What to collect.
@@ -111,6 +111,19 @@ impl GraphSource {
         self
     }
 
+    /// Where a lane's overlap re-scan starts: `overlap` before its cursor, but not before
+    /// `read_at − lag − overlap` (see [`LaneCheckpoint::read_at`]): after an outage the
+    /// cursor is days behind the time it was read at, and the chained catch-up runs go on
+    /// where the last one stopped instead of reading an hour of every lane again.
+    fn rescan_from(&self, lane: &LaneCheckpoint) -> DateTime<Utc> {
+        let s = &self.settings;
+        let full = lane.cursor - s.overlap;
+        match lane.read_at {
+            Some(read_at) => full.max(read_at - s.lag - s.overlap).min(lane.cursor),
+            None => full,
+        }
+    }
+
     /// One lane per query kind: the sign-in event types, or the directory audits.
     fn lane_keys(&self) -> Vec<String> {
         match self.kind {
@@ -141,13 +154,18 @@ impl GraphSource {
     /// The pages of one query, from its first page or from `resume` (a nextLink the previous run
     /// stopped at), following nextLinks; restarts from the first page when a nextLink's skip
     /// token keeps failing or has expired (safe: ids are deduplicated), counting restarts in
-    /// `restarts`.
+    /// `restarts`. It stops following nextLinks after a page whose last record is older than
+    /// `stop_before` (milliseconds; records come newest first): the query was split and the
+    /// rest belongs to the query that took its older part.
+    #[allow(clippy::too_many_arguments)]
     fn pages(
         client: Arc<GraphClient>,
         tenant: String,
         first: String,
         resume: Option<String>,
         context: Option<String>,
+        time_property: &'static str,
+        stop_before: Arc<AtomicI64>,
         restarts: Arc<AtomicU64>,
     ) -> BoxStream<'static, Result<(Option<String>, Page), GraphError>> {
         struct State {
@@ -158,12 +176,15 @@ impl GraphSource {
         let state = State { next: Some(resume.unwrap_or_else(|| first.clone())), first, restarts: 0 };
         futures::stream::unfold(state, move |mut s| {
             let (client, tenant, context, restarts) = (client.clone(), tenant.clone(), context.clone(), restarts.clone());
+            let stop_before = stop_before.clone();
             async move {
                 loop {
                     let url = s.next.take()?;
                     match client.get_page(&tenant, &url).await {
                         Ok(page) => {
-                            s.next = page.next_link.clone();
+                            let last = page.records.iter().rev().find_map(|r| record_key(r.get(), time_property));
+                            let passed = last.is_some_and(|(_, t)| t.timestamp_millis() < stop_before.load(Ordering::Relaxed));
+                            s.next = page.next_link.clone().filter(|_| !passed);
                             return Some((Ok((context, page)), s));
                         }
                         Err(GraphError::InvalidSkipToken { .. }) if s.restarts < MAX_QUERY_RESTARTS => {
@@ -327,7 +348,7 @@ impl Source for GraphSource {
             .into_iter()
             .map(|key| {
                 let lane = remembered.get(&key);
-                let start = lane.map_or(start, |l| (l.cursor - self.settings.overlap).max(start));
+                let start = lane.map_or(start, |l| self.rescan_from(l).max(start));
                 LaneStart {
                     key,
                     start,
@@ -340,27 +361,30 @@ impl Source for GraphSource {
         let mut schedule = Schedule::new(lanes, end, MAX_QUERIES_IN_FLIGHT);
         let interval = self.client.request_interval();
         let mut running = futures::stream::SelectAll::new();
+        // Per running query: the time (ms) before which it stops following nextLinks.
+        let mut stop_before: HashMap<SliceId, Arc<AtomicI64>> = HashMap::new();
         let mut more_to_do = false;
         loop {
-            // Start what the budget can carry (see `schedule`).
+            // Start what the budget can carry (see `schedule`), then split a lone long query.
             loop {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now()).mul_f64(PLANNED_SHARE);
                 let budget = Budget { requests: left.as_secs_f64() / interval.as_secs_f64().max(1e-6), left };
-                let Some(slice) = schedule.next_slice(Some(budget)) else {
-                    break;
+                let slice = match schedule.next_slice(Some(budget)) {
+                    Some(slice) => slice,
+                    None => match schedule.split(Some(budget)) {
+                        Some(split) => {
+                            let to = split.slice.to.timestamp_millis();
+                            if let Some(stop) = stop_before.get(&split.cut) {
+                                stop.store(to, Ordering::Relaxed);
+                            }
+                            split.slice
+                        }
+                        None => break,
+                    },
                 };
-                let (url, context) = self.query(slice.lane, slice.from, slice.to);
-                let id = slice.id;
-                let mut last = tokio::time::Instant::now();
-                let pages =
-                    Self::pages(self.client.clone(), tenant.to_string(), url, slice.resume_link, context, query_restarts.clone())
-                        .map(move |page| {
-                            let now = tokio::time::Instant::now();
-                            let elapsed = now - std::mem::replace(&mut last, now);
-                            Event::Page(id, elapsed, page)
-                        })
-                        .chain(futures::stream::once(async move { Event::Done(id) }));
-                running.push(prefetched(&mut fetchers, pages.boxed()));
+                let stop = Arc::new(AtomicI64::new(slice.from.timestamp_millis()));
+                stop_before.insert(slice.id, stop.clone());
+                running.push(prefetched(&mut fetchers, self.slice_events(tenant, slice, stop, query_restarts.clone())));
             }
             // The budget is checked at page boundaries: a request still waiting is dropped.
             let event = match tokio::time::timeout_at(deadline, running.next()).await {
@@ -379,12 +403,25 @@ impl Source for GraphSource {
                     let Some((_, from, to)) = schedule.bounds(id) else {
                         continue;
                     };
-                    schedule.page(id, page.records.len(), page.next_link.as_deref(), elapsed);
                     progress.pages += 1;
                     progress.requests += u64::from(page.requests);
-                    self.write_page(tenant, from, to, context.as_deref(), page, request, out, &mut progress).await?;
+                    let next_link = page.next_link.clone();
+                    let written = self.write_page(tenant, from, to, context.as_deref(), page, request, out, &mut progress).await?;
+                    // A split query's page that reached its new end is its last.
+                    let passed = written.times.is_some_and(|t| t.oldest < from);
+                    let next_link = next_link.filter(|_| !passed);
+                    if schedule.page(id, written.in_bounds, written.times, next_link.as_deref(), elapsed) {
+                        tracing::warn!(
+                            tenant,
+                            "Graph returned records out of its documented newest-first order; queries are no longer split in this run"
+                        );
+                        for stop in stop_before.values() {
+                            stop.store(i64::MIN, Ordering::Relaxed);
+                        }
+                    }
                 }
                 Event::Done(id) => {
+                    stop_before.remove(&id);
                     schedule.complete(id);
                     // Every lane is past this day: it gets no more rows in this run.
                     let cursor = schedule.cursor();
@@ -411,8 +448,13 @@ impl Source for GraphSource {
         // before where it stood); the unit's cursor is the lowest lane's.
         let mut lanes = schedule.lanes();
         for (key, lane) in &mut lanes {
-            if let Some(before) = remembered.get(key) {
-                lane.cursor = lane.cursor.max(before.cursor);
+            // A lane whose cursor moved read everything from its start to it in this run.
+            lane.read_at = Some(request.event_time);
+            if let Some(before) = remembered.get(key)
+                && lane.cursor <= before.cursor
+            {
+                lane.cursor = before.cursor;
+                lane.read_at = before.read_at;
             }
         }
         let lowest = lanes.values().map(|l| l.cursor).min().unwrap_or(end);
@@ -431,6 +473,7 @@ impl Source for GraphSource {
                 "window_end": end,
                 "queries": schedule.slices_started(),
                 "resumed": schedule.slices_resumed(),
+                "splits": schedule.splits(),
                 "slices_done": schedule.slices_completed(),
                 "requests": progress.requests,
                 "pages": progress.pages,
@@ -442,7 +485,37 @@ impl Source for GraphSource {
     }
 }
 
+/// What [`GraphSource::write_page`] saw of a page.
+struct PageWritten {
+    /// Records inside the slice's bounds (written, or skipped as already written).
+    in_bounds: usize,
+    /// The records' times, in the order they came.
+    times: Option<PageTimes>,
+}
+
 impl GraphSource {
+    /// The events of one running slice: its pages, then its end.
+    fn slice_events(
+        &self,
+        tenant: &str,
+        slice: Slice,
+        stop_before: Arc<AtomicI64>,
+        restarts: Arc<AtomicU64>,
+    ) -> BoxStream<'static, Event> {
+        let (url, context) = self.query(slice.lane, slice.from, slice.to);
+        let id = slice.id;
+        let mut last = tokio::time::Instant::now();
+        let time_property = self.kind.graph_table().time_property;
+        Self::pages(self.client.clone(), tenant.to_string(), url, slice.resume_link, context, time_property, stop_before, restarts)
+            .map(move |page| {
+                let now = tokio::time::Instant::now();
+                let elapsed = now - std::mem::replace(&mut last, now);
+                Event::Page(id, elapsed, page)
+            })
+            .chain(futures::stream::once(async move { Event::Done(id) }))
+            .boxed()
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn write_page(
         &self,
@@ -454,7 +527,7 @@ impl GraphSource {
         request: &RunRequest,
         out: &mut TableWriter,
         progress: &mut Progress,
-    ) -> Result<(), GraphError> {
+    ) -> Result<PageWritten, GraphError> {
         let table = self.kind.graph_table();
         let mapping_error = |e: arrow_schema::ArrowError| GraphError::Mapping { tenant: tenant.into(), message: e.to_string() };
         let context_values: Vec<&str> = context.into_iter().collect();
@@ -478,9 +551,11 @@ impl GraphSource {
             );
         }
         let Some(batch) = mapped.batch else {
-            return Ok(());
+            return Ok(PageWritten { in_bounds: 0, times: None });
         };
         let keys = RecordKeys::of(&batch, table).map_err(mapping_error)?;
+        let times = PageTimes::of((0..batch.num_rows()).filter_map(|i| keys.get(i).map(|(_, time)| time)));
+        let mut in_bounds = 0;
         let mut keep = arrow_array::builder::BooleanBuilder::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             let Some((id, time)) = keys.get(i) else {
@@ -501,6 +576,7 @@ impl GraphSource {
                 keep.append_value(false);
                 continue;
             }
+            in_bounds += 1;
             // Written by an earlier run in the overlap, or earlier in this run (a record
             // Graph returned twice).
             if progress.seen.contains_key(id) {
@@ -515,6 +591,6 @@ impl GraphSource {
             out.write(dt, &rows).await?;
             progress.rows += rows.num_rows() as u64;
         }
-        Ok(())
+        Ok(PageWritten { in_bounds, times })
     }
 }
