@@ -498,3 +498,59 @@ async fn a_routine_run_of_a_quiet_tenant_costs_one_request_per_event_type() {
     assert_eq!(detail["queries"], 4, "{detail}");
     h.assert_lake_equals("entra_signins", &[first, more].concat()).await;
 }
+
+/// 3,000 interactive sign-ins in the last 11 hours before `t` (ten minutes short of it, inside
+/// the lag): a first run's day-long window cut into two blind halves finds the older one empty
+/// and the newer one holding every page.
+fn late_heavy_day(h: &Harness, t: DateTime<Utc>, prefix: &str) -> Vec<(String, DateTime<Utc>)> {
+    let step = (Span::hours(11) - Span::minutes(10)) / 3000;
+    let records: Vec<(String, DateTime<Utc>)> =
+        (0..3000).map(|i| (format!("{prefix}-{i:05}"), t - Span::hours(11) + step * i)).collect();
+    h.fake.add_signins(TENANT, records.iter().map(|(id, at)| fake::signin_record(id, *at, "interactiveUser")).collect());
+    records
+}
+
+#[tokio::test]
+async fn a_lone_query_split_while_it_runs_loses_nothing_under_faults() {
+    let config = FakeGraphConfig {
+        latency: (Duration::from_millis(20), Duration::from_millis(40)),
+        served_page_size: Some(200),
+        ..no_limits()
+    };
+    let h = harness(config, "s3cret-15").await;
+    let t = now();
+    let records = late_heavy_day(&h, t, "s");
+    let busy = |status: u16, retry_after: Option<u64>| Fault::Status {
+        status,
+        code: "ServiceUnavailable".into(),
+        message: "busy".into(),
+        retry_after,
+    };
+    for fault in [busy(503, None), Fault::ResetMidBody, busy(429, Some(1)), Fault::TruncatedBody, Fault::InvalidSkipToken] {
+        h.fake.inject(TENANT, fault);
+    }
+    let source = h.signins(settings()).with_signin_event_types(vec!["interactiveUser".into()]);
+    let summary = run(&source, &h.lake, t, "r").await;
+    h.assert_lake_equals("entra_signins", &records).await;
+    let detail = summary.units[0].detail.as_ref().unwrap();
+    assert!(detail["splits"].as_u64().unwrap() >= 1, "the newer half ran alone and was split: {detail}");
+    assert_eq!(h.fake.stats().faults_served, 5);
+    assert!(h.fake.stats().max_requests_in_flight >= 2);
+
+    let again = run(&source, &h.lake, t + Span::minutes(15), "r2").await;
+    assert_eq!(again.rows, 0);
+    h.assert_lake_equals("entra_signins", &records).await;
+}
+
+#[tokio::test]
+async fn records_out_of_graphs_documented_order_stop_splitting_and_lose_nothing() {
+    let config = FakeGraphConfig { served_page_size: Some(200), oldest_first: true, ..no_limits() };
+    let h = harness(config, "s3cret-16").await;
+    let t = now();
+    let records = late_heavy_day(&h, t, "o");
+    let source = h.signins(settings()).with_signin_event_types(vec!["interactiveUser".into()]);
+    let summary = run(&source, &h.lake, t, "r").await;
+    h.assert_lake_equals("entra_signins", &records).await;
+    let detail = summary.units[0].detail.as_ref().unwrap();
+    assert_eq!(detail["splits"], 0, "{detail}");
+}

@@ -75,6 +75,31 @@ struct ErrorDetail {
     message: String,
 }
 
+/// Tells a pull's running queries to send no more requests (its time budget is up); pages
+/// already asked for are still read, so that the pull can write them and the next run goes on
+/// from their nextLinks instead of asking for them again.
+#[derive(Debug, Clone)]
+pub struct StopSending(tokio::sync::watch::Receiver<bool>);
+
+impl StopSending {
+    /// The sender sets the signal with `send(true)`.
+    pub fn channel() -> (tokio::sync::watch::Sender<bool>, StopSending) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, StopSending(rx))
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the signal is set (never, when its sender went away unset).
+    pub async fn set(&mut self) {
+        if self.0.wait_for(|set| *set).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Counters a run reports (and benchmarks read).
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct ClientStats {
@@ -152,13 +177,17 @@ impl GraphClient {
         pacers.entry(tenant.to_string()).or_insert_with(|| Arc::new(Pacer::new(self.budget.0, self.budget.1))).clone()
     }
 
-    /// GETs one page at `url` (a first-page URL or a nextLink, used verbatim).
-    pub async fn get_page(&self, tenant: &str, url: &str) -> Result<Page, GraphError> {
+    /// GETs one page at `url` (a first-page URL or a nextLink, used verbatim); `None` when
+    /// `stop` was set before a request for it went out (a request already sent is read).
+    pub async fn get_page(&self, tenant: &str, url: &str, stop: &mut StopSending) -> Result<Option<Page>, GraphError> {
         let pacer = self.pacer(tenant).await;
         let mut renewed_token = false;
         let mut skip_token_failures = 0;
         let mut last_problem = String::new();
         for attempt in 1..=self.retry.max_attempts {
+            if stop.is_set() {
+                return Ok(None);
+            }
             if attempt > 1 {
                 self.count(|s| s.retries += 1);
             }
@@ -174,7 +203,11 @@ impl GraphClient {
                 }
                 Err(e) => return Err(e),
             };
-            pacer.acquire().await;
+            tokio::select! {
+                biased;
+                () = stop.set() => return Ok(None),
+                () = pacer.acquire() => {}
+            }
             self.count(|s| s.requests += 1);
             let sent = self.http.get(url).bearer_auth(token.expose_secret()).timeout(self.retry.request_timeout).send().await;
             let response = match sent {
@@ -204,7 +237,7 @@ impl GraphClient {
             match status {
                 200 => match serde_json::from_slice::<PageBody>(&body) {
                     Ok(page) => {
-                        return Ok(Page { records: page.value, next_link: page.next_link, requests: attempt });
+                        return Ok(Some(Page { records: page.value, next_link: page.next_link, requests: attempt }));
                     }
                     Err(e) => {
                         last_problem = format!("invalid JSON in a 200 response ({} bytes): {e}", body.len());

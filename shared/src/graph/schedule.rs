@@ -24,10 +24,12 @@
 //!   Graph's documented order; every page is checked, and a pull that sees records out of
 //!   order stops splitting and lets its split queries run to their own end (records before
 //!   `m` are then read twice and deduplicated, none is lost).
-//! - **The time budget is planned for.** A new slice is sized to the requests the budget can
-//!   still carry after what the running queries are expected to need, and none starts when they
-//!   need it all: a budget stop rarely leaves a slice half read (which the next run would read
-//!   again).
+//! - **A time budget costs no request.** When it is up, no request goes out, the pages already
+//!   asked for are still read, and the slice at each lane's cursor goes on from its nextLink in
+//!   the next run ([`Schedule::stop`]); so a slice at its lane's cursor is not sized to the
+//!   budget. A slice beyond the cursor would be read again, so it is sized to the requests the
+//!   budget can still carry after what the running queries are expected to need, and none
+//!   starts when they need it all.
 //! - **Memory stays bounded.** A slice starts only on the lowest lane's day or the next, so a
 //!   tenant writes into three days at most at a time, and each running query holds at most two
 //!   pages (the one being written and the one fetched ahead).
@@ -224,9 +226,10 @@ impl Schedule {
     }
 
     /// The next slice to start, if one may start now (`budget`: `None` for no limit). A slice
-    /// gets no more pages than the budget's requests left after the running slices' expected
-    /// pages, and no more than one query can read in the time left at its observed pace. When
-    /// nothing runs, a slice starts whatever the budget says, so every pull makes progress.
+    /// beyond its lane's cursor gets no more pages than the budget's requests left after the
+    /// running slices' expected pages, and no more than one query can read in the time left at
+    /// its observed pace. A slice at its lane's cursor, or one when nothing runs, starts
+    /// whatever the budget says.
     pub fn next_slice(&mut self, budget: Option<Budget>) -> Option<Slice> {
         if self.running.len() >= self.max_in_flight {
             return None;
@@ -235,14 +238,6 @@ impl Schedule {
             let by_pace = self.page_time.map_or(f64::INFINITY, |t| b.left.as_secs_f64() / t.as_secs_f64().max(1e-6));
             (b.requests - self.outstanding_pages()).min(by_pace)
         });
-        // With nothing running and nothing done yet, a slice starts whatever the budget says:
-        // every pull makes progress.
-        let idle = self.running.is_empty() && self.completed == 0;
-        // A slice of p pages' worth of rows costs ⌈p⌉ requests, more when the rows are not
-        // spread evenly: keep half a request in hand.
-        if !idle && free.is_some_and(|f| f < 1.5) {
-            return None;
-        }
         // The most lagging lane first; a slice starts only on the lowest lane's day or the
         // next, so the rows of a tenant land in three days at most and the writer keeps few
         // files open.
@@ -259,6 +254,22 @@ impl Schedule {
                 l.next_start < self.end && l.next_start.date_naive() <= horizon && !probing(l)
             })
             .min_by_key(|&i| self.lanes[i].next_start)?;
+        // A slice at its lane's cursor that the budget cuts goes on from its nextLink in the
+        // next run, so the budget need not size it: it costs nothing it would not cost anyway.
+        // Beyond the cursor a cut slice is read again; there the budget sizes slices, and none
+        // starts when the running ones need what is left. With nothing running and nothing
+        // done yet a slice starts whatever the budget says: every pull makes progress.
+        let at_cursor = self.lanes[lane].slices.is_empty();
+        let free = free.filter(|_| !at_cursor);
+        let idle = self.running.is_empty() && self.completed == 0;
+        if !idle && budget.is_some_and(|b| b.left.is_zero()) {
+            return None;
+        }
+        // A slice of p pages' worth of rows costs ⌈p⌉ requests, more when the rows are not
+        // spread evenly: keep half a request in hand.
+        if !idle && free.is_some_and(|f| f < 1.5) {
+            return None;
+        }
         let (from, remaining) = (self.lanes[lane].next_start, self.end - self.lanes[lane].next_start);
         let split = split as i32;
 
@@ -488,6 +499,14 @@ impl Schedule {
         }
     }
 
+    /// Slice `id` read its last page (one without a nextLink).
+    pub fn read_to_end(&self, id: SliceId) -> bool {
+        self.running
+            .get(&id)
+            .and_then(|(lane, from)| self.lanes[*lane].slices.get(from))
+            .is_some_and(|r| r.pages > 0 && r.next_link.is_none())
+    }
+
     /// Pages the running slices are still expected to need.
     pub fn outstanding_pages(&self) -> f64 {
         self.lanes
@@ -679,7 +698,11 @@ mod tests {
         assert!(s.next_slice(Some(budget(20.0))).is_none());
         s.complete(first.id);
         s.complete(second.id);
-        assert!(s.next_slice(Some(budget(0.0))).is_none(), "this pull made progress; the next run goes on");
+        // At the lane's cursor a slice starts whatever requests are left (a cut there costs
+        // nothing), but not once the time is up.
+        let time_up = Budget { requests: 0.0, left: Duration::ZERO };
+        assert!(s.next_slice(Some(time_up)).is_none(), "this pull made progress; the next run goes on");
+        assert!(s.next_slice(Some(budget(0.0))).is_some());
         // A pull that has done nothing yet starts one slice whatever the budget says.
         let mut fresh = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(60_000.0)), t("2026-11-03T00:00:00Z"), 5);
         assert!(fresh.next_slice(Some(budget(0.0))).is_some());

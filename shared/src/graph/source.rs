@@ -30,7 +30,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::GraphError;
-use super::client::{GraphClient, Page};
+use super::client::{GraphClient, Page, StopSending};
 use super::schedule::{Budget, LaneStart, PageTimes, Schedule, Slice, SliceId};
 use crate::checkpoint::{Checkpoint, LaneCheckpoint};
 use crate::config::{ALL_SIGNIN_EVENT_TYPES, WindowSettings};
@@ -72,6 +72,9 @@ const MAX_QUERY_RESTARTS: u32 = 2;
 /// carry at full pace: pages may come slower than that, and a slice the budget cuts short is
 /// read again by the next run.
 const PLANNED_SHARE: f64 = 0.85;
+/// How long a pull whose time budget is up still reads the pages its queries had asked for
+/// (they come back within a page's latency; a request that hangs is given up after this).
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
 /// Queries of one tenant running at once (each holds at most one page in memory). The pacer
 /// lets 5 requests per 10 s through; more queries than that would only wait for it.
 const MAX_QUERIES_IN_FLIGHT: usize = 5;
@@ -156,7 +159,8 @@ impl GraphSource {
     /// token keeps failing or has expired (safe: ids are deduplicated), counting restarts in
     /// `restarts`. It stops following nextLinks after a page whose last record is older than
     /// `stop_before` (milliseconds; records come newest first): the query was split and the
-    /// rest belongs to the query that took its older part.
+    /// rest belongs to the query that took its older part. It ends without an error when
+    /// `stop` is set before its next request goes out.
     #[allow(clippy::too_many_arguments)]
     fn pages(
         client: Arc<GraphClient>,
@@ -166,6 +170,7 @@ impl GraphSource {
         context: Option<String>,
         time_property: &'static str,
         stop_before: Arc<AtomicI64>,
+        stop: StopSending,
         restarts: Arc<AtomicU64>,
     ) -> BoxStream<'static, Result<(Option<String>, Page), GraphError>> {
         struct State {
@@ -176,12 +181,13 @@ impl GraphSource {
         let state = State { next: Some(resume.unwrap_or_else(|| first.clone())), first, restarts: 0 };
         futures::stream::unfold(state, move |mut s| {
             let (client, tenant, context, restarts) = (client.clone(), tenant.clone(), context.clone(), restarts.clone());
-            let stop_before = stop_before.clone();
+            let (stop_before, mut stop) = (stop_before.clone(), stop.clone());
             async move {
                 loop {
                     let url = s.next.take()?;
-                    match client.get_page(&tenant, &url).await {
-                        Ok(page) => {
+                    match client.get_page(&tenant, &url, &mut stop).await {
+                        Ok(None) => return None,
+                        Ok(Some(page)) => {
                             let last = page.records.iter().rev().find_map(|r| record_key(r.get(), time_property));
                             let passed = last.is_some_and(|(_, t)| t.timestamp_millis() < stop_before.load(Ordering::Relaxed));
                             s.next = page.next_link.clone().filter(|_| !passed);
@@ -363,10 +369,13 @@ impl Source for GraphSource {
         let mut running = futures::stream::SelectAll::new();
         // Per running query: the time (ms) before which it stops following nextLinks.
         let mut stop_before: HashMap<SliceId, Arc<AtomicI64>> = HashMap::new();
-        let mut more_to_do = false;
+        // Set when the time budget is up: no request goes out after it, the pages already
+        // asked for are read for up to DRAIN_GRACE more.
+        let (stop_tx, stop_sending) = StopSending::channel();
+        let mut stopping = false;
         loop {
             // Start what the budget can carry (see `schedule`), then split a lone long query.
-            loop {
+            while !stopping {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now()).mul_f64(PLANNED_SHARE);
                 let budget = Budget { requests: left.as_secs_f64() / interval.as_secs_f64().max(1e-6), left };
                 let slice = match schedule.next_slice(Some(budget)) {
@@ -377,25 +386,30 @@ impl Source for GraphSource {
                             if let Some(stop) = stop_before.get(&split.cut) {
                                 stop.store(to, Ordering::Relaxed);
                             }
+                            tracing::debug!(tenant, cut = split.cut, at = %split.slice.to, "split a lone query");
                             split.slice
                         }
                         None => break,
                     },
                 };
+                tracing::debug!(tenant, slice = slice.id, lane = slice.lane, from = %slice.from, to = %slice.to, resumed = slice.resume_link.is_some(), "query starts");
                 let stop = Arc::new(AtomicI64::new(slice.from.timestamp_millis()));
                 stop_before.insert(slice.id, stop.clone());
-                running.push(prefetched(&mut fetchers, self.slice_events(tenant, slice, stop, query_restarts.clone())));
+                let events = self.slice_events(tenant, slice, stop, stop_sending.clone(), query_restarts.clone());
+                running.push(prefetched(&mut fetchers, events));
             }
-            // The budget is checked at page boundaries: a request still waiting is dropped.
-            let event = match tokio::time::timeout_at(deadline, running.next()).await {
+            let until = if stopping { deadline + DRAIN_GRACE } else { deadline };
+            let event = match tokio::time::timeout_at(until, running.next()).await {
                 Ok(Some(event)) => event,
                 Ok(None) => break,
-                Err(_) => {
-                    more_to_do = true;
-                    schedule.stop();
-                    tracing::info!(tenant, cursor = %schedule.cursor(), running = schedule.running(), "time budget reached at a page boundary; writing what we have");
-                    break;
+                Err(_) if !stopping => {
+                    stopping = true;
+                    stop_tx.send_replace(true);
+                    tracing::info!(tenant, cursor = %schedule.cursor(), running = schedule.running(), "time budget reached: no more requests; reading the pages already asked for");
+                    continue;
                 }
+                // A page still not back after the grace is dropped; the next run asks again.
+                Err(_) => break,
             };
             match event {
                 Event::Page(_, _, Err(e)) => return Err(e),
@@ -403,6 +417,7 @@ impl Source for GraphSource {
                     let Some((_, from, to)) = schedule.bounds(id) else {
                         continue;
                     };
+                    tracing::debug!(tenant, slice = id, rows = page.records.len(), elapsed_ms = elapsed.as_millis() as u64, more = page.next_link.is_some(), running = schedule.running(), "page");
                     progress.pages += 1;
                     progress.requests += u64::from(page.requests);
                     let next_link = page.next_link.clone();
@@ -421,7 +436,12 @@ impl Source for GraphSource {
                     }
                 }
                 Event::Done(id) => {
+                    tracing::debug!(tenant, slice = id, "query done");
                     stop_before.remove(&id);
+                    // A query the stop ended before its last page goes on in the next run.
+                    if stopping && !schedule.read_to_end(id) {
+                        continue;
+                    }
                     schedule.complete(id);
                     // Every lane is past this day: it gets no more rows in this run.
                     let cursor = schedule.cursor();
@@ -443,7 +463,10 @@ impl Source for GraphSource {
         }
         drop(running);
         drop(fetchers);
-        let more_to_do = more_to_do || !schedule.finished();
+        if stopping {
+            schedule.stop();
+        }
+        let more_to_do = stopping || !schedule.finished();
         // Lane cursors never move back (a lane that re-scanned its overlap and stopped ends
         // before where it stood); the unit's cursor is the lowest lane's.
         let mut lanes = schedule.lanes();
@@ -500,13 +523,15 @@ impl GraphSource {
         tenant: &str,
         slice: Slice,
         stop_before: Arc<AtomicI64>,
+        stop: StopSending,
         restarts: Arc<AtomicU64>,
     ) -> BoxStream<'static, Event> {
         let (url, context) = self.query(slice.lane, slice.from, slice.to);
         let id = slice.id;
         let mut last = tokio::time::Instant::now();
         let time_property = self.kind.graph_table().time_property;
-        Self::pages(self.client.clone(), tenant.to_string(), url, slice.resume_link, context, time_property, stop_before, restarts)
+        let client = self.client.clone();
+        Self::pages(client, tenant.to_string(), url, slice.resume_link, context, time_property, stop_before, stop, restarts)
             .map(move |page| {
                 let now = tokio::time::Instant::now();
                 let elapsed = now - std::mem::replace(&mut last, now);

@@ -76,6 +76,9 @@ pub struct FakeGraphConfig {
     /// `Some(n)`: pages hold at most `n` records whatever `$top` asks (Graph's pages may be
     /// shorter than `$top`), so a test gets several nextLinks from few records.
     pub served_page_size: Option<usize>,
+    /// Without `$orderby`, serve records oldest first instead of Graph's documented newest
+    /// first: a collector must not lose records to an order it assumed.
+    pub oldest_first: bool,
 }
 
 impl Default for FakeGraphConfig {
@@ -88,6 +91,7 @@ impl Default for FakeGraphConfig {
             token_lifetime: Duration::from_secs(3599),
             empty_page_every: None,
             served_page_size: None,
+            oldest_first: false,
         }
     }
 }

@@ -158,7 +158,8 @@ pub(super) fn answer(
         None => {
             let asked = params.page_size(shared.config.max_page_size).map_err(GraphError::bad_request)?;
             let page_size = shared.config.served_page_size.map_or(asked, |n| asked.min(n.max(1)));
-            let descending = params.descending(endpoint).map_err(GraphError::bad_request)?;
+            let descending = params.descending(endpoint).map_err(GraphError::bad_request)?
+                && (params.orderby.is_some() || !shared.config.oldest_first);
             let filter = match &params.filter {
                 Some(text) => Filter::parse(text, endpoint).ok_or_else(|| GraphError::bad_request("Invalid filter clause"))?,
                 None => Filter::default(),
