@@ -255,6 +255,11 @@ fn row(collector: &str, shape: &Shape, latency: Duration, o: &Outcome) -> String
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // RUST_LOG=auditlake_core::graph=debug shows each query, page and split.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let only: Option<String> = std::env::args().nth(1);
     let now = Utc::now().duration_trunc(TimeDelta::minutes(1))?;
     println!("fake Graph: 5 requests / 10 s / tenant, 1,000 rows/page, fixed latency; ceiling 500 rows/s\n");

@@ -51,6 +51,8 @@ pub struct Page {
     pub next_link: Option<String>,
     /// HTTP requests this page took (1, plus retries, 429s and token renewals).
     pub requests: u32,
+    /// From sending the request that got the page to the end of its body (pacing not included).
+    pub latency: Duration,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +211,7 @@ impl GraphClient {
                 () = pacer.acquire() => {}
             }
             self.count(|s| s.requests += 1);
+            let sent_at = tokio::time::Instant::now();
             let sent = self.http.get(url).bearer_auth(token.expose_secret()).timeout(self.retry.request_timeout).send().await;
             let response = match sent {
                 Ok(r) => r,
@@ -237,7 +240,8 @@ impl GraphClient {
             match status {
                 200 => match serde_json::from_slice::<PageBody>(&body) {
                     Ok(page) => {
-                        return Ok(Some(Page { records: page.value, next_link: page.next_link, requests: attempt }));
+                        let latency = sent_at.elapsed();
+                        return Ok(Some(Page { records: page.value, next_link: page.next_link, requests: attempt, latency }));
                     }
                     Err(e) => {
                         last_problem = format!("invalid JSON in a 200 response ({} bytes): {e}", body.len());

@@ -15,8 +15,8 @@
 //! - **Queries side by side.** Up to `max_in_flight` slices run at once, across lanes and within
 //!   a lane (a lane's backlog is split so that at least [`MIN_QUERIES_IN_FLIGHT`] queries run
 //!   together), so slow pages overlap and the pacer, not the latency, sets the pace.
-//! - **A lone long query is split while it runs.** When fewer than [`MIN_QUERIES_IN_FLIGHT`]
-//!   queries run and nothing else is left to start (a first run's blind part that turned out to
+//! - **A lone long query is split while it runs.** When fewer queries run than keep the pacing
+//!   budget busy at Graph's observed latency, and nothing else is left to start (a first run's blind part that turned out to
 //!   hold most of the data), the running query with the most pages still to read is split:
 //!   Graph returns records newest first, so a query that has reached time `t` has `[from, t)`
 //!   still to read; a new query takes the older half `[from, m)` and the running one stops
@@ -60,10 +60,11 @@ pub const MIN_QUERIES_IN_FLIGHT: usize = 2;
 const MAX_PROBE: TimeDelta = TimeDelta::days(1);
 const MIN_SLICE: TimeDelta = TimeDelta::minutes(1);
 const MAX_SLICE: TimeDelta = TimeDelta::days(7);
-/// A running query is split only when it has at least this many pages still to read: each
-/// half then keeps two full pages or more, and the split's cost (one more short last page)
-/// stays small beside what the second query in flight gains.
-const MIN_SPLIT_PAGES: f64 = 4.0;
+/// A running query is split only when it has at least this many pages still to read. A split
+/// costs one more short last page, but it happens only while the pacing budget has requests
+/// to spare (the running queries wait on Graph's latency), so that page costs no time; it
+/// saves one latency per page the second query takes over.
+const MIN_SPLIT_PAGES: f64 = 2.0;
 
 /// Where a lane starts in this pull.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +153,21 @@ impl PageTimes {
     }
 }
 
+/// What a page of a running slice showed.
+#[derive(Debug, Clone, Copy)]
+pub struct PageSeen<'a> {
+    /// Records inside the slice's bounds.
+    pub rows: usize,
+    /// Their times, when readable.
+    pub times: Option<PageTimes>,
+    /// The page's nextLink (`None`: the slice's last page).
+    pub next_link: Option<&'a str>,
+    /// Since the query's previous page (or its start): latency and pacing.
+    pub elapsed: Duration,
+    /// Of the request alone.
+    pub latency: Duration,
+}
+
 /// A running query split in two by [`Schedule::split`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
@@ -178,6 +194,10 @@ pub struct Schedule {
     largest_page: Option<usize>,
     /// How long a page of one query takes (latency and pacing), smoothed.
     page_time: Option<Duration>,
+    /// How long Graph takes to answer a request, smoothed.
+    latency: Option<Duration>,
+    /// The pacing budget's average time between requests, when known.
+    request_interval: Option<Duration>,
     split: u64,
     /// Every page so far came newest first (see the module documentation).
     ordered: bool,
@@ -220,6 +240,8 @@ impl Schedule {
             resumed: 0,
             largest_page: None,
             page_time: None,
+            latency: None,
+            request_interval: None,
             split: 0,
             ordered: true,
         }
@@ -344,25 +366,22 @@ impl Schedule {
         Slice { id, lane, from, to, resume_link }
     }
 
-    /// A page of slice `id` arrived with `rows` records (their `times`, when readable),
-    /// `elapsed` after the query's previous page (or its start); `more` when it has a nextLink.
-    /// A slice that already holds more rows than its lane's density says raises the density at
-    /// once (a burst of sign-ins), so the lane's next slices are shorter.
+    /// A page of slice `id` arrived (see [`PageSeen`]). A slice that already holds more rows
+    /// than its lane's density says raises the density at once (a burst of sign-ins), so the
+    /// lane's next slices are shorter.
     ///
     /// Returns `true` when this page is the first to show records out of Graph's documented
     /// order: the caller then lets every split query run to its own end (see [`Self::split`]).
-    pub fn page(
-        &mut self,
-        id: SliceId,
-        rows: usize,
-        times: Option<PageTimes>,
-        next_link: Option<&str>,
-        elapsed: Duration,
-    ) -> bool {
+    pub fn page(&mut self, id: SliceId, seen: PageSeen<'_>) -> bool {
+        let PageSeen { rows, times, next_link, elapsed, latency } = seen;
         let more = next_link.is_some();
         self.page_time = Some(match self.page_time {
             Some(t) => t.mul_f64(0.8) + elapsed.mul_f64(0.2),
             None => elapsed,
+        });
+        self.latency = Some(match self.latency {
+            Some(t) => t.mul_f64(0.8) + latency.mul_f64(0.2),
+            None => latency,
         });
         if more && rows > 0 {
             // Graph's pages may be shorter than `$top` mid-result: the largest page seen with a
@@ -395,11 +414,11 @@ impl Schedule {
         first_disorder
     }
 
-    /// Splits the running query with the most pages still to read, when fewer than
-    /// [`MIN_QUERIES_IN_FLIGHT`] run and nothing else may start (see the module
+    /// Splits the running query with the most pages still to read, when fewer queries run than
+    /// keep the pacing budget busy and nothing else may start (see the module
     /// documentation); `budget` as for [`Self::next_slice`].
     pub fn split(&mut self, budget: Option<Budget>) -> Option<Split> {
-        if !self.ordered || self.running.len() >= MIN_QUERIES_IN_FLIGHT.min(self.max_in_flight) {
+        if !self.ordered || self.running.len() >= self.queries_needed() {
             return None;
         }
         if budget.is_some_and(|b| b.requests - self.outstanding_pages() < 0.5) {
@@ -497,6 +516,24 @@ impl Schedule {
             l.done = entry.get().to;
             entry.remove();
         }
+    }
+
+    /// The pacing budget's average time between requests: with it, a query is split only
+    /// when the running queries, one page per latency each, cannot keep the budget busy.
+    pub fn with_request_interval(mut self, interval: Duration) -> Self {
+        self.request_interval = Some(interval).filter(|i| !i.is_zero());
+        self
+    }
+
+    /// Queries that keep the pacing budget busy at Graph's observed latency (at 5 requests
+    /// per 10 s: one up to ~2 s a page, two up to ~4 s), at most `max_in_flight`; without
+    /// both figures, [`MIN_QUERIES_IN_FLIGHT`].
+    fn queries_needed(&self) -> usize {
+        let needed = match (self.latency, self.request_interval) {
+            (Some(latency), Some(interval)) => (latency.as_secs_f64() / interval.as_secs_f64()).ceil().max(1.0) as usize,
+            _ => MIN_QUERIES_IN_FLIGHT,
+        };
+        needed.min(self.max_in_flight)
     }
 
     /// Slice `id` read its last page (one without a nextLink).
@@ -622,8 +659,8 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.to - p.from == TimeDelta::hours(15)), "{parts:?}");
         assert_eq!(parts[1].to, t("2026-11-02T06:00:00Z"));
-        s.page(parts[0].id, 1000, None, Some("next"), Duration::from_secs(1));
-        s.page(parts[0].id, 200, None, None, Duration::from_secs(1));
+        s.page(parts[0].id, seen(1000, None, Some("next"), Duration::from_secs(1)));
+        s.page(parts[0].id, seen(200, None, None, Duration::from_secs(1)));
         s.complete(parts[0].id);
         assert_eq!(s.cursor(), t("2026-11-01T15:00:00Z"));
         assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 80.0).abs() < 1e-9);
@@ -729,7 +766,7 @@ mod tests {
         assert_eq!(first.to - first.from, TimeDelta::hours(20), "20 pages at 1,000 rows an hour");
         // The slice turns out to hold far more: 30 full pages and not done.
         for _ in 0..30 {
-            s.page(first.id, 1000, None, Some("next"), Duration::from_secs(1));
+            s.page(first.id, seen(1000, None, Some("next"), Duration::from_secs(1)));
         }
         let dense = s.lanes()["lane0"].rows_per_hour.unwrap();
         assert!(dense >= 30_000.0 / 20.0, "{dense}");
@@ -746,9 +783,9 @@ mod tests {
         let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 2);
         let at_cursor = s.next_slice(None).unwrap();
         let cut = s.next_slice(None).unwrap();
-        s.page(at_cursor.id, 1000, None, Some("next"), Duration::from_millis(500));
+        s.page(at_cursor.id, seen(1000, None, Some("next"), Duration::from_millis(500)));
         for _ in 0..4 {
-            s.page(cut.id, 1000, None, Some("next"), Duration::from_millis(500));
+            s.page(cut.id, seen(1000, None, Some("next"), Duration::from_millis(500)));
         }
         s.stop();
         let lane = s.lanes()["lane0"].clone();
@@ -774,7 +811,7 @@ mod tests {
         // Pages that take 2 s each: 10 s left carry 5 pages of one query, whatever the pacer.
         let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-03T00:00:00Z"), 2);
         let first = s.next_slice(None).unwrap();
-        s.page(first.id, 1000, None, Some("next"), Duration::from_secs(2));
+        s.page(first.id, seen(1000, None, Some("next"), Duration::from_secs(2)));
         let slow = s.next_slice(Some(Budget { requests: 100.0, left: Duration::from_secs(10) })).unwrap();
         assert_eq!(pages_for(1000.0, slow.to - slow.from, PAGE_ROWS), 5.0);
     }
@@ -784,7 +821,7 @@ mod tests {
         let start = "2026-11-01T00:00:00Z";
         let mut s = Schedule::new(lanes(1, start, Some(1000.0)), t("2026-11-02T00:00:00Z"), 1);
         let cut = s.next_slice(None).unwrap();
-        s.page(cut.id, 1000, None, Some("https://graph/next-3"), Duration::from_secs(1));
+        s.page(cut.id, seen(1000, None, Some("https://graph/next-3"), Duration::from_secs(1)));
         s.stop();
         let lane = s.lanes()["lane0"].clone();
         let resume = lane.resume.clone().unwrap();
@@ -831,6 +868,10 @@ mod tests {
         }
     }
 
+    fn seen(rows: usize, times: Option<PageTimes>, next_link: Option<&str>, elapsed: Duration) -> PageSeen<'_> {
+        PageSeen { rows, times, next_link, elapsed, latency: elapsed }
+    }
+
     fn times(newest: DateTime<Utc>, oldest: DateTime<Utc>) -> Option<PageTimes> {
         Some(PageTimes { newest, oldest, descending: true })
     }
@@ -841,14 +882,14 @@ mod tests {
         let end = t("2026-11-02T06:00:00Z");
         let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", None), end, 5);
         let (older, newer) = (s.next_slice(None).unwrap(), s.next_slice(None).unwrap());
-        s.page(older.id, 300, times(older.to, older.from), None, Duration::from_secs(3));
+        s.page(older.id, seen(300, times(older.to, older.from), None, Duration::from_secs(3)));
         s.complete(older.id);
         // Two queries are not running, but nothing has been read of the newer part yet.
         assert_eq!(s.next_slice(None), None);
         assert_eq!(s.split(None), None, "no page yet: nothing known of what it has left");
         // Its first page covers its last 50 minutes: ~17 pages left over 14 h 10 min.
         let reached = newer.to - TimeDelta::minutes(50);
-        assert!(!s.page(newer.id, 1000, times(newer.to, reached), Some("next"), Duration::from_secs(3)));
+        assert!(!s.page(newer.id, seen(1000, times(newer.to, reached), Some("next"), Duration::from_secs(3))));
         let split = s.split(None).expect("a lone query with ~17 pages left is split");
         assert_eq!(split.cut, newer.id);
         assert_eq!(split.slice.from, newer.from);
@@ -871,26 +912,39 @@ mod tests {
         let end = t("2026-11-02T00:00:00Z");
         let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), end, 5);
         let only = s.next_slice(None).unwrap();
-        // Read down to 3 hours after its start at 1,000 rows an hour: 3 pages left, too few.
-        let reached = only.from + TimeDelta::hours(3);
+        // Read down to 90 minutes after its start at 1,000 rows an hour: 1.5 pages left, too
+        // few to split.
+        let reached = only.from + TimeDelta::minutes(90);
         let read = (hours(only.to - reached) * 1000.0) as usize;
-        s.page(only.id, read, times(only.to, reached), Some("next"), Duration::from_secs(3));
+        s.page(only.id, seen(read, times(only.to, reached), Some("next"), Duration::from_secs(3)));
         assert_eq!(s.split(None), None);
+
+        // A lone query whose pages come faster than the pacing budget's interval keeps the
+        // budget busy by itself: no split. One at 3 s a page against 2.05 s is split.
+        let interval = Duration::from_millis(2050);
+        for (latency, splits) in [(Duration::from_secs(1), false), (Duration::from_secs(3), true)] {
+            let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), end, 5).with_request_interval(interval);
+            let only = s.next_slice(None).unwrap();
+            let reached = only.to - TimeDelta::hours(1);
+            let page = PageSeen { rows: 1000, times: times(only.to, reached), next_link: Some("next"), elapsed: latency, latency };
+            s.page(only.id, page);
+            assert_eq!(s.split(None).is_some(), splits, "latency {latency:?}");
+        }
 
         let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), end, 5);
         let only = s.next_slice(None).unwrap();
         let reached = only.to - TimeDelta::hours(1);
         // The first page is not newest first: the order the split relies on does not hold.
         let unordered = Some(PageTimes { newest: only.to, oldest: reached, descending: false });
-        assert!(s.page(only.id, 1000, unordered, Some("next"), Duration::from_secs(3)), "the first disorder is reported");
+        assert!(s.page(only.id, seen(1000, unordered, Some("next"), Duration::from_secs(3))), "the first disorder is reported");
         assert_eq!(s.split(None), None);
-        assert!(!s.page(only.id, 1000, unordered, Some("next"), Duration::from_secs(3)), "... once");
+        assert!(!s.page(only.id, seen(1000, unordered, Some("next"), Duration::from_secs(3))), "... once");
 
         // A later page newer than what the query had reached is disorder too.
         let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), end, 5);
         let only = s.next_slice(None).unwrap();
-        s.page(only.id, 1000, times(only.to, only.to - TimeDelta::hours(1)), Some("next"), Duration::from_secs(3));
-        assert!(s.page(only.id, 1000, times(only.to, only.to - TimeDelta::hours(2)), Some("next"), Duration::from_secs(3)));
+        s.page(only.id, seen(1000, times(only.to, only.to - TimeDelta::hours(1)), Some("next"), Duration::from_secs(3)));
+        assert!(s.page(only.id, seen(1000, times(only.to, only.to - TimeDelta::hours(2)), Some("next"), Duration::from_secs(3))));
     }
 
     #[test]

@@ -31,7 +31,7 @@ use futures::stream::BoxStream;
 
 use super::GraphError;
 use super::client::{GraphClient, Page, StopSending};
-use super::schedule::{Budget, LaneStart, PageTimes, Schedule, Slice, SliceId};
+use super::schedule::{Budget, LaneStart, PageSeen, PageTimes, Schedule, Slice, SliceId};
 use crate::checkpoint::{Checkpoint, LaneCheckpoint};
 use crate::config::{ALL_SIGNIN_EVENT_TYPES, WindowSettings};
 use crate::lake::{QuarantinedRecord, TableWriter};
@@ -364,8 +364,8 @@ impl Source for GraphSource {
                 }
             })
             .collect();
-        let mut schedule = Schedule::new(lanes, end, MAX_QUERIES_IN_FLIGHT);
         let interval = self.client.request_interval();
+        let mut schedule = Schedule::new(lanes, end, MAX_QUERIES_IN_FLIGHT).with_request_interval(interval);
         let mut running = futures::stream::SelectAll::new();
         // Per running query: the time (ms) before which it stops following nextLinks.
         let mut stop_before: HashMap<SliceId, Arc<AtomicI64>> = HashMap::new();
@@ -420,12 +420,19 @@ impl Source for GraphSource {
                     tracing::debug!(tenant, slice = id, rows = page.records.len(), elapsed_ms = elapsed.as_millis() as u64, more = page.next_link.is_some(), running = schedule.running(), "page");
                     progress.pages += 1;
                     progress.requests += u64::from(page.requests);
-                    let next_link = page.next_link.clone();
+                    let (next_link, latency) = (page.next_link.clone(), page.latency);
                     let written = self.write_page(tenant, from, to, context.as_deref(), page, request, out, &mut progress).await?;
                     // A split query's page that reached its new end is its last.
                     let passed = written.times.is_some_and(|t| t.oldest < from);
                     let next_link = next_link.filter(|_| !passed);
-                    if schedule.page(id, written.in_bounds, written.times, next_link.as_deref(), elapsed) {
+                    let seen = PageSeen {
+                        rows: written.in_bounds,
+                        times: written.times,
+                        next_link: next_link.as_deref(),
+                        elapsed,
+                        latency,
+                    };
+                    if schedule.page(id, seen) {
                         tracing::warn!(
                             tenant,
                             "Graph returned records out of its documented newest-first order; queries are no longer split in this run"
