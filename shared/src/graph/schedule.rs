@@ -55,8 +55,9 @@ pub const PAGE_ROWS: f64 = 1000.0;
 /// requests per 10 s and 3 s per page, two. More would only add short last pages: every
 /// query costs half a page on average.
 pub const MIN_QUERIES_IN_FLIGHT: usize = 2;
-/// The longest first slice of a lane whose density is unknown: a lane's window is cut into
-/// [`MIN_QUERIES_IN_FLIGHT`] parts (shared among the lanes) of at most this length.
+/// The longest blind part of a lane that must be cut into several for concurrency (only the
+/// lane's newest part can be narrowed once its pages show its density, see
+/// [`Schedule::page`]); a lane that runs as one query starts with its whole window.
 const MAX_PROBE: TimeDelta = TimeDelta::days(1);
 const MIN_SLICE: TimeDelta = TimeDelta::minutes(1);
 const MAX_SLICE: TimeDelta = TimeDelta::days(7);
@@ -102,6 +103,9 @@ struct Lane {
     done: DateTime<Utc>,
     /// Where the lane's next slice starts.
     next_start: DateTime<Utc>,
+    /// `(m, after)`: a blind query narrowed to `[m, …)` left `[next_start, m)` to plan; once
+    /// slices reach `m`, the lane goes on at `after`.
+    gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The length of its slices while its density is unknown.
     probe: TimeDelta,
     /// Half of the last slice a time budget cut short, until a slice completes.
@@ -111,6 +115,13 @@ struct Lane {
     rows_per_hour: Option<f64>,
     /// Slices started and not yet folded into `done`, by start.
     slices: BTreeMap<DateTime<Utc>, Running>,
+}
+
+impl Lane {
+    /// Where the slice starting at `next_start` must end at the latest.
+    fn open_until(&self, end: DateTime<Utc>) -> DateTime<Utc> {
+        self.gap.map_or(end, |(m, _)| m)
+    }
 }
 
 #[derive(Debug)]
@@ -199,6 +210,7 @@ pub struct Schedule {
     /// The pacing budget's average time between requests, when known.
     request_interval: Option<Duration>,
     split: u64,
+    narrowed: u64,
     /// Every page so far came newest first (see the module documentation).
     ordered: bool,
 }
@@ -222,7 +234,8 @@ impl Schedule {
                 key: l.key,
                 done: l.start.min(end),
                 next_start: l.start.min(end),
-                probe: ((end - l.start) / split).clamp(MIN_SLICE, MAX_PROBE),
+                probe: ((end - l.start) / split).clamp(MIN_SLICE, if split == 1 { MAX_SLICE } else { MAX_PROBE }),
+                gap: None,
                 rows_per_hour: l.rows_per_hour.filter(|r| r.is_finite() && *r >= 0.0),
                 max_slice: l.max_slice.map(|m| m.max(MIN_SLICE)),
                 resume: l.resume.filter(|r| r.from >= l.start && r.from < r.to && r.to <= end),
@@ -243,6 +256,7 @@ impl Schedule {
             latency: None,
             request_interval: None,
             split: 0,
+            narrowed: 0,
             ordered: true,
         }
     }
@@ -265,7 +279,11 @@ impl Schedule {
         // files open.
         let low = self.cursor().date_naive();
         let horizon = low.succ_opt().unwrap_or(low);
-        let active = self.lanes.iter().filter(|l| l.next_start < self.end).count();
+        // Lanes with something left to start or still running: a lane whose slices reach the
+        // end of the window still keeps a query busy until they are read.
+        let end = self.end;
+        let active =
+            self.lanes.iter().filter(|l| l.next_start < l.open_until(end) || l.slices.values().any(|r| !r.complete)).count();
         // While a lane's density is unknown, one part of it runs at a time unless the lane has
         // to be split for concurrency: a second blind part could not be sized to the budget.
         let split = MIN_QUERIES_IN_FLIGHT.div_ceil(active.max(1));
@@ -273,7 +291,7 @@ impl Schedule {
         let lane = (0..self.lanes.len())
             .filter(|&i| {
                 let l = &self.lanes[i];
-                l.next_start < self.end && l.next_start.date_naive() <= horizon && !probing(l)
+                l.next_start < l.open_until(end) && l.next_start.date_naive() <= horizon && !probing(l)
             })
             .min_by_key(|&i| self.lanes[i].next_start)?;
         // A slice at its lane's cursor that the budget cuts goes on from its nextLink in the
@@ -281,7 +299,7 @@ impl Schedule {
         // Beyond the cursor a cut slice is read again; there the budget sizes slices, and none
         // starts when the running ones need what is left. With nothing running and nothing
         // done yet a slice starts whatever the budget says: every pull makes progress.
-        let at_cursor = self.lanes[lane].slices.is_empty();
+        let at_cursor = self.lanes[lane].next_start == self.lanes[lane].done;
         let free = free.filter(|_| !at_cursor);
         let idle = self.running.is_empty() && self.completed == 0;
         if !idle && budget.is_some_and(|b| b.left.is_zero()) {
@@ -292,7 +310,7 @@ impl Schedule {
         if !idle && free.is_some_and(|f| f < 1.5) {
             return None;
         }
-        let (from, remaining) = (self.lanes[lane].next_start, self.end - self.lanes[lane].next_start);
+        let (from, remaining) = (self.lanes[lane].next_start, self.lanes[lane].open_until(end) - self.lanes[lane].next_start);
         let split = split as i32;
 
         let density = self.lanes[lane].rows_per_hour;
@@ -341,7 +359,7 @@ impl Schedule {
         // written to the millisecond, so a boundary inside a millisecond could drop a record
         // that both neighbouring slices leave to the other.
         let length = TimeDelta::milliseconds(length.num_milliseconds().max(1));
-        let to = (from + length).min(self.end);
+        let to = (from + length).min(self.lanes[lane].open_until(end));
         let expected_pages = density.map(|d| pages_for(d, length, page_rows));
         Some(self.start(lane, from, to, expected_pages, None))
     }
@@ -359,6 +377,12 @@ impl Schedule {
         self.started += 1;
         let l = &mut self.lanes[lane];
         l.next_start = to;
+        if let Some((m, after)) = l.gap
+            && to >= m
+        {
+            l.next_start = after;
+            l.gap = None;
+        }
         let running =
             Running { to, next_link: resume_link.clone(), expected_pages, pages: 0, rows: 0, reached: None, complete: false };
         l.slices.insert(from, running);
@@ -411,7 +435,51 @@ impl Schedule {
         if first_disorder {
             self.ordered = false;
         }
+        if self.ordered && more {
+            self.narrow(id, lane, from);
+        }
         first_disorder
+    }
+
+    /// A blind query (its lane's density was unknown) whose pages show it holds more than
+    /// [`TARGET_PAGES`] is narrowed to what it has read and the page already on its way: it
+    /// stops following nextLinks there, and the rest of its range goes back to the lane, to be
+    /// cut into slices sized to the density its pages showed. So a lane can start as one
+    /// query over its whole window — a quiet lane then costs one query, however long the
+    /// window — and a dense one still runs as short slices (bounded memory and re-reads).
+    /// Only the lane's newest query is narrowed (the lane keeps one range to plan).
+    fn narrow(&mut self, id: SliceId, lane: usize, from: DateTime<Utc>) {
+        let page_rows = self.page_rows();
+        let l = &mut self.lanes[lane];
+        if l.gap.is_some() {
+            return;
+        }
+        let Some(r) = l.slices.get(&from) else {
+            return;
+        };
+        let Some(reached) = r.reached.filter(|t| *t > from && *t <= r.to) else {
+            return;
+        };
+        if r.expected_pages.is_some() || r.to != l.next_start {
+            return;
+        }
+        let density = r.rows as f64 / hours(r.to - reached).max(1.0 / 3600.0);
+        if density <= 0.0 || density * hours(r.to - from) / page_rows <= TARGET_PAGES {
+            return;
+        }
+        let m = TimeDelta::milliseconds((reached - from_hours(page_rows / density) - from).num_milliseconds().max(1));
+        let m = from + m;
+        if m >= reached {
+            return;
+        }
+        let mut narrowed = l.slices.remove(&from).expect("looked up above");
+        narrowed.expected_pages = Some(narrowed.pages as f64 + 1.0);
+        l.gap = Some((m, narrowed.to));
+        l.next_start = from;
+        l.rows_per_hour = Some(l.rows_per_hour.map_or(density, |d| d.max(density)));
+        l.slices.insert(m, narrowed);
+        self.running.insert(id, (lane, m));
+        self.narrowed += 1;
     }
 
     /// Splits the running query with the most pages still to read, when fewer queries run than
@@ -437,9 +505,13 @@ impl Schedule {
             if r.complete || r.next_link.is_none() {
                 continue;
             }
-            // The density of what it read, over what it has left.
-            let read = hours(r.to - reached).max(1.0 / 3600.0);
-            let left = r.rows as f64 / read * hours(reached - from) / page_rows;
+            // The density of what it read, over what it has left. Its next page is already on
+            // its way (each query fetches one page ahead): that page's span is not left to
+            // share, so the halves are cut from where the query will stand after it.
+            let density = r.rows as f64 / hours(r.to - reached).max(1.0 / 3600.0);
+            let ahead = if density > 0.0 { from_hours(page_rows / density) } else { TimeDelta::zero() };
+            let reached = (reached - ahead).max(from);
+            let left = density * hours(reached - from) / page_rows;
             if left >= MIN_SPLIT_PAGES && best.is_none_or(|b| left > b.0) {
                 best = Some((left, lane, from, reached));
             }
@@ -509,11 +581,13 @@ impl Schedule {
             // At least one row per slice, so an empty slice still yields a finite length.
             l.rows_per_hour = Some(r.rows.max(1) as f64 / hours(r.to - from).max(1.0 / 3600.0));
         }
+        // Only a slice that starts where the lane is done extends it: a narrowed query (see
+        // `narrow`) may complete before the range below it is even started.
         while let Some(entry) = l.slices.first_entry() {
-            if !entry.get().complete {
+            if !entry.get().complete || *entry.key() > l.done {
                 break;
             }
-            l.done = entry.get().to;
+            l.done = l.done.max(entry.get().to);
             entry.remove();
         }
     }
@@ -591,6 +665,16 @@ impl Schedule {
         self.split
     }
 
+    /// Blind queries narrowed to their first pages.
+    pub fn narrowed(&self) -> u64 {
+        self.narrowed
+    }
+
+    /// Every page so far came in Graph's documented order: running queries may stop early.
+    pub fn in_order(&self) -> bool {
+        self.ordered
+    }
+
     /// Slices that went on from where the previous run stopped.
     pub fn slices_resumed(&self) -> u64 {
         self.resumed
@@ -665,12 +749,42 @@ mod tests {
         assert_eq!(s.cursor(), t("2026-11-01T15:00:00Z"));
         assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 80.0).abs() < 1e-9);
 
-        // Four lanes of three days: one part each of at most a day, one at a time per lane
-        // while its density is unknown.
-        let mut s = Schedule::new(lanes(4, "2026-11-01T00:00:00Z", None), t("2026-11-04T00:00:00Z"), 5);
+        // Four lanes of three days: enough queries without cutting a lane, so each starts as
+        // one blind query over its whole window.
+        let (start, end) = (t("2026-11-01T00:00:00Z"), t("2026-11-04T00:00:00Z"));
+        let mut s = Schedule::new(lanes(4, "2026-11-01T00:00:00Z", None), end, 5);
         let first: Vec<Slice> = std::iter::from_fn(|| s.next_slice(None)).collect();
         assert_eq!(first.len(), 4);
-        assert!(first.iter().all(|p| p.to - p.from == TimeDelta::days(1)), "{first:?}");
+        assert!(first.iter().all(|p| (p.from, p.to) == (start, end)), "{first:?}");
+
+        // A quiet lane's pages (~18 pages in all) leave its query as it is.
+        let quiet = &first[1];
+        s.page(quiet.id, seen(1000, times(end, end - TimeDelta::hours(4)), Some("next"), Duration::from_secs(1)));
+        assert_eq!(s.bounds(quiet.id), Some((1, start, end)));
+        assert_eq!(s.narrowed(), 0);
+
+        // Lane 0 turns out dense: 1,000 rows in its last 10 minutes (~430 pages in all). Its
+        // query is narrowed to that page and the one already on its way...
+        let dense = &first[0];
+        let reached = end - TimeDelta::minutes(10);
+        s.page(dense.id, seen(1000, times(end, reached), Some("next"), Duration::from_secs(1)));
+        assert_eq!(s.narrowed(), 1);
+        let (_, m, to) = s.bounds(dense.id).unwrap();
+        assert_eq!((m, to), (end - TimeDelta::minutes(20), end));
+        // ... and the lane goes on from its cursor with slices of ~20 pages (200 minutes),
+        // up to where the narrowed query now starts.
+        let next = s.next_slice(None).unwrap();
+        assert_eq!((next.lane, next.from), (0, start));
+        assert!((next.to - next.from - TimeDelta::minutes(200)).num_seconds().abs() <= 1, "{next:?}");
+        s.complete(next.id);
+        s.complete(dense.id);
+        // Read in slices up to the narrowed query, the lane is done to the end of the window.
+        while let Some(slice) = s.next_slice(None) {
+            assert_eq!(slice.lane, 0, "{slice:?}");
+            assert!(slice.to <= m, "{slice:?}");
+            s.complete(slice.id);
+        }
+        assert_eq!(s.lanes()["lane0"].cursor, end);
     }
 
     #[test]
@@ -893,7 +1007,9 @@ mod tests {
         let split = s.split(None).expect("a lone query with ~17 pages left is split");
         assert_eq!(split.cut, newer.id);
         assert_eq!(split.slice.from, newer.from);
-        assert_eq!(split.slice.to, newer.from + (reached - newer.from) / 2);
+        // Halves of what is left once the page already on its way (50 minutes' worth) is in.
+        let half = newer.from + (reached - TimeDelta::minutes(50) - newer.from) / 2;
+        assert!((split.slice.to - half).num_milliseconds().abs() <= 2, "{:?} vs {half:?}", split.slice.to);
         assert_eq!(s.bounds(newer.id), Some((0, split.slice.to, newer.to)), "the running query now ends at the split");
         assert_eq!(s.bounds(split.slice.id), Some((0, newer.from, split.slice.to)));
         assert_eq!(s.split(None), None, "two queries run");

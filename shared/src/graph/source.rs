@@ -435,11 +435,16 @@ impl Source for GraphSource {
                     if schedule.page(id, seen) {
                         tracing::warn!(
                             tenant,
-                            "Graph returned records out of its documented newest-first order; queries are no longer split in this run"
+                            "Graph returned records out of its documented newest-first order; queries are no longer split or narrowed in this run"
                         );
                         for stop in stop_before.values() {
                             stop.store(i64::MIN, Ordering::Relaxed);
                         }
+                    } else if schedule.in_order()
+                        && let (Some((_, from, _)), Some(stop)) = (schedule.bounds(id), stop_before.get(&id))
+                    {
+                        // The page may have narrowed the query (see `Schedule::page`).
+                        stop.store(from.timestamp_millis(), Ordering::Relaxed);
                     }
                 }
                 Event::Done(id) => {
@@ -504,6 +509,7 @@ impl Source for GraphSource {
                 "queries": schedule.slices_started(),
                 "resumed": schedule.slices_resumed(),
                 "splits": schedule.splits(),
+                "narrowed": schedule.narrowed(),
                 "slices_done": schedule.slices_completed(),
                 "requests": progress.requests,
                 "pages": progress.pages,
