@@ -9,21 +9,25 @@
 //! - **Slices sized to the data.** A lane's density (rows per hour, measured on its last slice,
 //!   or remembered from the previous run) makes each slice about [`TARGET_PAGES`] pages: dense
 //!   hours get short slices, quiet days one long one, so few requests go to short last pages
-//!   or empty hours. A lane without a measurement cuts its window into a few parts (at most a
-//!   day each): a quiet lane is done in one query or few, a dense one measures itself on its
-//!   first parts. A slice that would leave a tail under a quarter of itself takes the tail too.
+//!   or empty hours. A lane without a measurement starts as one query over its whole window
+//!   (or, when it must be cut for concurrency, over parts of at most a day); if its pages show
+//!   more than [`TARGET_PAGES`], the query is *narrowed* to the pages it has asked for and the
+//!   rest of the lane is cut into slices at the density they showed ([`Schedule::page`]). So a
+//!   quiet lane costs one query whatever its window, and a dense one runs in short slices. A
+//!   slice that would leave a tail under a quarter of itself takes the tail too.
 //! - **Queries side by side.** Up to `max_in_flight` slices run at once, across lanes and within
 //!   a lane (a lane's backlog is split so that at least [`MIN_QUERIES_IN_FLIGHT`] queries run
 //!   together), so slow pages overlap and the pacer, not the latency, sets the pace.
 //! - **A lone long query is split while it runs.** When fewer queries run than keep the pacing
-//!   budget busy at Graph's observed latency, and nothing else is left to start (a first run's blind part that turned out to
-//!   hold most of the data), the running query with the most pages still to read is split:
-//!   Graph returns records newest first, so a query that has reached time `t` has `[from, t)`
-//!   still to read; a new query takes the older half `[from, m)` and the running one stops
-//!   following its nextLinks once its pages pass `m` ([`Schedule::split`]). This relies on
-//!   Graph's documented order; every page is checked, and a pull that sees records out of
-//!   order stops splitting and lets its split queries run to their own end (records before
-//!   `m` are then read twice and deduplicated, none is lost).
+//!   budget busy at Graph's observed latency and nothing else is left to start (a first run's
+//!   blind part that turned out to hold most of the data, the last lane of a catch-up), the
+//!   running query with the most pages still to read is split: Graph returns records newest
+//!   first, so a query that has reached time `t` has `[from, t)` still to read; a new query
+//!   takes the older half `[from, m)` and the running one stops following its nextLinks once
+//!   its pages pass `m` ([`Schedule::split`]). Splitting and narrowing rely on Graph's
+//!   documented order; every page is checked, and a pull that sees records out of order stops
+//!   both and lets its queries run to their own end (records before `m` are then read twice
+//!   and deduplicated, none is lost).
 //! - **A time budget costs no request.** When it is up, no request goes out, the pages already
 //!   asked for are still read, and the slice at each lane's cursor goes on from its nextLink in
 //!   the next run ([`Schedule::stop`]); so a slice at its lane's cursor is not sized to the
@@ -31,8 +35,10 @@
 //!   budget can still carry after what the running queries are expected to need, and none
 //!   starts when they need it all.
 //! - **Memory stays bounded.** A slice starts only on the lowest lane's day or the next, so a
-//!   tenant writes into three days at most at a time, and each running query holds at most two
-//!   pages (the one being written and the one fetched ahead).
+//!   tenant's dense rows land in three days at most at a time (a blind query over a longer
+//!   window holds at most [`TARGET_PAGES`] pages of rows, or is narrowed after its first
+//!   pages), and each running query holds at most two pages (the one being written and the one
+//!   fetched ahead).
 //!
 //! Exactly-once does not depend on any of this: the cursor is the lowest point up to which
 //! *every* lane has completed its slices contiguously ([`Schedule::cursor`]), so a stop never
@@ -526,8 +532,15 @@ impl Schedule {
         let mut upper = l.slices.remove(&from)?;
         upper.expected_pages = Some(upper.pages as f64 + left / 2.0);
         l.slices.insert(m, upper);
-        let lower =
-            Running { to: m, next_link: None, expected_pages: Some(left / 2.0), pages: 0, rows: 0, reached: None, complete: false };
+        let lower = Running {
+            to: m,
+            next_link: None,
+            expected_pages: Some(left / 2.0),
+            pages: 0,
+            rows: 0,
+            reached: None,
+            complete: false,
+        };
         l.slices.insert(from, lower);
         self.running.insert(cut, (lane, m));
         let id = self.next_id;
@@ -1042,7 +1055,8 @@ mod tests {
             let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", Some(1000.0)), end, 5).with_request_interval(interval);
             let only = s.next_slice(None).unwrap();
             let reached = only.to - TimeDelta::hours(1);
-            let page = PageSeen { rows: 1000, times: times(only.to, reached), next_link: Some("next"), elapsed: latency, latency };
+            let page =
+                PageSeen { rows: 1000, times: times(only.to, reached), next_link: Some("next"), elapsed: latency, latency };
             s.page(only.id, page);
             assert_eq!(s.split(None).is_some(), splits, "latency {latency:?}");
         }

@@ -417,11 +417,20 @@ impl Source for GraphSource {
                     let Some((_, from, to)) = schedule.bounds(id) else {
                         continue;
                     };
-                    tracing::debug!(tenant, slice = id, rows = page.records.len(), elapsed_ms = elapsed.as_millis() as u64, more = page.next_link.is_some(), running = schedule.running(), "page");
+                    tracing::debug!(
+                        tenant,
+                        slice = id,
+                        rows = page.records.len(),
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        more = page.next_link.is_some(),
+                        running = schedule.running(),
+                        "page"
+                    );
                     progress.pages += 1;
                     progress.requests += u64::from(page.requests);
                     let (next_link, latency) = (page.next_link.clone(), page.latency);
-                    let written = self.write_page(tenant, from, to, context.as_deref(), page, request, out, &mut progress).await?;
+                    let written =
+                        self.write_page(tenant, from, to, context.as_deref(), page, request, out, &mut progress).await?;
                     // A split query's page that reached its new end is its last.
                     let passed = written.times.is_some_and(|t| t.oldest < from);
                     let next_link = next_link.filter(|_| !passed);
