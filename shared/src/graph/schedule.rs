@@ -791,6 +791,9 @@ mod tests {
         assert!((next.to - next.from - TimeDelta::minutes(200)).num_seconds().abs() <= 1, "{next:?}");
         s.complete(next.id);
         s.complete(dense.id);
+        // The narrowed query is read, but the range below it is not: the lane is done only
+        // to the end of the first slice.
+        assert_eq!(s.lanes()["lane0"].cursor, next.to);
         // Read in slices up to the narrowed query, the lane is done to the end of the window.
         while let Some(slice) = s.next_slice(None) {
             assert_eq!(slice.lane, 0, "{slice:?}");

@@ -382,10 +382,7 @@ impl Source for GraphSource {
                     Some(slice) => slice,
                     None => match schedule.split(Some(budget)) {
                         Some(split) => {
-                            let to = split.slice.to.timestamp_millis();
-                            if let Some(stop) = stop_before.get(&split.cut) {
-                                stop.store(to, Ordering::Relaxed);
-                            }
+                            sync_stop(&schedule, &stop_before, split.cut);
                             tracing::debug!(tenant, cut = split.cut, at = %split.slice.to, "split a lone query");
                             split.slice
                         }
@@ -449,11 +446,9 @@ impl Source for GraphSource {
                         for stop in stop_before.values() {
                             stop.store(i64::MIN, Ordering::Relaxed);
                         }
-                    } else if schedule.in_order()
-                        && let (Some((_, from, _)), Some(stop)) = (schedule.bounds(id), stop_before.get(&id))
-                    {
+                    } else {
                         // The page may have narrowed the query (see `Schedule::page`).
-                        stop.store(from.timestamp_millis(), Ordering::Relaxed);
+                        sync_stop(&schedule, &stop_before, id);
                     }
                 }
                 Event::Done(id) => {
@@ -527,6 +522,17 @@ impl Source for GraphSource {
                 "client": self.client.stats(),
             })),
         })
+    }
+}
+
+/// Tells the running query `id` where it now starts (a split or a narrowing moved its start
+/// up): it stops following nextLinks once its pages reach records older than that. Not once
+/// records came out of order: then every query reads to its own end.
+fn sync_stop(schedule: &Schedule, stop_before: &HashMap<SliceId, Arc<AtomicI64>>, id: SliceId) {
+    if schedule.in_order()
+        && let (Some((_, from, _)), Some(stop)) = (schedule.bounds(id), stop_before.get(&id))
+    {
+        stop.store(from.timestamp_millis(), Ordering::Relaxed);
     }
 }
 
