@@ -374,26 +374,29 @@ impl Source for GraphSource {
         let (stop_tx, stop_sending) = StopSending::channel();
         let mut stopping = false;
         loop {
-            // Start what the budget can carry (see `schedule`), then split a lone long query.
-            while !stopping {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now()).mul_f64(PLANNED_SHARE);
-                let budget = Budget { requests: left.as_secs_f64() / interval.as_secs_f64().max(1e-6), left };
-                let slice = match schedule.next_slice(Some(budget)) {
-                    Some(slice) => slice,
-                    None => match schedule.split(Some(budget)) {
-                        Some(split) => {
-                            sync_stop(&schedule, &stop_before, split.cut);
-                            tracing::debug!(tenant, cut = split.cut, at = %split.slice.to, "split a lone query");
-                            split.slice
-                        }
-                        None => break,
-                    },
-                };
-                tracing::debug!(tenant, slice = slice.id, lane = slice.lane, from = %slice.from, to = %slice.to, resumed = slice.resume_link.is_some(), "query starts");
-                let stop = Arc::new(AtomicI64::new(slice.from.timestamp_millis()));
-                stop_before.insert(slice.id, stop.clone());
-                let events = self.slice_events(tenant, slice, stop, stop_sending.clone(), query_restarts.clone());
-                running.push(prefetched(&mut fetchers, events));
+            // Start what the budget can carry (see `schedule`), then split a lone long query;
+            // nothing once the budget is up.
+            if !stopping {
+                loop {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now()).mul_f64(PLANNED_SHARE);
+                    let budget = Budget { requests: left.as_secs_f64() / interval.as_secs_f64().max(1e-6), left };
+                    let slice = match schedule.next_slice(Some(budget)) {
+                        Some(slice) => slice,
+                        None => match schedule.split(Some(budget)) {
+                            Some(split) => {
+                                sync_stop(&schedule, &stop_before, split.cut);
+                                tracing::debug!(tenant, cut = split.cut, at = %split.slice.to, "split a lone query");
+                                split.slice
+                            }
+                            None => break,
+                        },
+                    };
+                    tracing::debug!(tenant, slice = slice.id, lane = slice.lane, from = %slice.from, to = %slice.to, resumed = slice.resume_link.is_some(), "query starts");
+                    let stop = Arc::new(AtomicI64::new(slice.from.timestamp_millis()));
+                    stop_before.insert(slice.id, stop.clone());
+                    let events = self.slice_events(tenant, slice, stop, stop_sending.clone(), query_restarts.clone());
+                    running.push(prefetched(&mut fetchers, events));
+                }
             }
             let until = if stopping { deadline + DRAIN_GRACE } else { deadline };
             let event = match tokio::time::timeout_at(until, running.next()).await {
