@@ -28,8 +28,16 @@ pub const REPORT_ACCOUNT: &str = "210987654321";
 
 /// The time the planted data is anchored at: an hour before `now`, so every record is
 /// collectable (older than the collectors' lag) and day 0 is `now`'s date or the day before.
+/// The planted cases lie up to a few hours before the anchor on their day and are checked by
+/// date, so an anchor early in the day moves back to 23:00 the day before: the cases then
+/// fall on the days they are meant for whatever the time the tests run.
 pub fn anchor(now: DateTime<Utc>) -> DateTime<Utc> {
-    now - Duration::hours(1)
+    let anchor = now - Duration::hours(1);
+    if anchor.hour() < 6 {
+        let previous = anchor.date_naive().pred_opt().expect("a date after the first");
+        return previous.and_hms_opt(23, 0, 0).expect("a valid time").and_utc();
+    }
+    anchor
 }
 
 /// The date of day `k` (0 = the anchor's date).
@@ -120,7 +128,9 @@ pub fn signins(anchor: DateTime<Utc>) -> Vec<Value> {
     out.push(user_signin(&id("nomfa"), at(anchor, 0, 15), "dave", "DE", false));
     out.push(set(user_signin(&id("legacy"), at(anchor, 2, 40), "erin", "US", false), json!({"clientAppUsed": "IMAP4"})));
     out.push(set(
-        user_signin(&id("cablock"), at(anchor, 1, 300), "frank", "US", true),
+        // In the burst's clock hour, so that it falls on day 1 whatever the time of day (five
+        // hours before the anchor, as it was, crossed midnight when the tests ran before 05:00).
+        user_signin(&id("cablock"), burst_start + Duration::minutes(30), "frank", "US", true),
         json!({
             "conditionalAccessStatus": "failure",
             "status": {"errorCode": 53003, "failureReason": "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.", "additionalDetails": null},
