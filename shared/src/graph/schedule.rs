@@ -427,19 +427,24 @@ impl Schedule {
         };
         r.pages += 1;
         r.rows += rows as u64;
-        r.next_link = next_link.map(str::to_string);
         let mut disorder = false;
         if let Some(times) = times {
             disorder = !times.descending || r.reached.is_some_and(|reached| times.newest > reached);
             r.reached = Some(r.reached.map_or(times.oldest, |reached| reached.min(times.oldest)));
         }
-        let seen = r.rows as f64 / hours(r.to - from).max(1.0 / 3600.0);
-        if l.rows_per_hour.is_some_and(|d| d < seen) {
-            l.rows_per_hour = Some(seen);
-        }
         let first_disorder = disorder && self.ordered;
         if first_disorder {
             self.ordered = false;
+        }
+        // A split or narrowed query whose page reached below its (new) start has read its
+        // range: it follows no more nextLinks (see `split`). Not once records came out of
+        // order: then every query reads to its own end.
+        let passed = self.ordered && times.is_some_and(|t| t.oldest < from);
+        r.next_link = next_link.filter(|_| !passed).map(str::to_string);
+        let more = more && !passed;
+        let seen = r.rows as f64 / hours(r.to - from).max(1.0 / 3600.0);
+        if l.rows_per_hour.is_some_and(|d| d < seen) {
+            l.rows_per_hour = Some(seen);
         }
         if self.ordered && more {
             self.narrow(id, lane, from);

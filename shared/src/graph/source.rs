@@ -431,9 +431,6 @@ impl Source for GraphSource {
                     let (next_link, latency) = (page.next_link.clone(), page.latency);
                     let written =
                         self.write_page(tenant, from, to, context.as_deref(), page, request, out, &mut progress).await?;
-                    // A split query's page that reached its new end is its last.
-                    let passed = written.times.is_some_and(|t| t.oldest < from);
-                    let next_link = next_link.filter(|_| !passed);
                     let seen = PageSeen {
                         rows: written.in_bounds,
                         times: written.times,
