@@ -24,6 +24,10 @@ use auditlake_core::runtime::{FromConfig, Runtime};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// See `tikv-jemallocator` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod demo;
 mod import;
 mod progress;
