@@ -262,16 +262,20 @@ async fn error_message(response: reqwest::Response) -> String {
     }
 }
 
-/// The accounts with a snapshot in the `report_date` partition (the account is the file stem
-/// the IAM collector and the report import write).
-pub async fn snapshot_accounts(lake: &Lake, report_date: NaiveDate) -> Result<Vec<String>, AzureError> {
+/// The files of the access-key table's `report_date` partition.
+async fn snapshot_files(lake: &Lake, report_date: NaiveDate) -> Result<Vec<object_store::ObjectMeta>, AzureError> {
     let dir = partition_dir(TABLE.name, report_date);
-    let listed: Vec<_> = lake
-        .store()
+    lake.store()
         .list(Some(&dir))
         .try_collect()
         .await
-        .map_err(|e| AzureError::Snapshot { path: dir.to_string(), message: e.to_string() })?;
+        .map_err(|e| AzureError::Snapshot { path: dir.to_string(), message: e.to_string() })
+}
+
+/// The accounts with a snapshot in the `report_date` partition (the account is the file stem
+/// the IAM collector and the report import write).
+pub async fn snapshot_accounts(lake: &Lake, report_date: NaiveDate) -> Result<Vec<String>, AzureError> {
+    let listed = snapshot_files(lake, report_date).await?;
     let mut accounts: Vec<String> = listed
         .iter()
         .filter_map(|m| m.location.filename()?.split('-').next().map(str::to_string))
@@ -293,13 +297,7 @@ async fn read_snapshot(
     account: &str,
     report_date: NaiveDate,
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, AzureError> {
-    let dir = partition_dir(TABLE.name, report_date);
-    let listed: Vec<_> = lake
-        .store()
-        .list(Some(&dir))
-        .try_collect()
-        .await
-        .map_err(|e| AzureError::Snapshot { path: dir.to_string(), message: e.to_string() })?;
+    let listed = snapshot_files(lake, report_date).await?;
     let prefix = format!("{account}-");
     let mut rows = Vec::new();
     for meta in listed {

@@ -457,15 +457,7 @@ async fn faults_while_several_slices_of_one_lane_are_in_flight_lose_nothing() {
     let records: Vec<(String, DateTime<Utc>)> =
         (0..3000).map(|i| (format!("p-{i:05}"), t - Span::hours(20) + step * i)).collect();
     h.fake.add_signins(TENANT, records.iter().map(|(id, at)| fake::signin_record(id, *at, "interactiveUser")).collect());
-    let busy = |status: u16, retry_after: Option<u64>| Fault::Status {
-        status,
-        code: "ServiceUnavailable".into(),
-        message: "busy".into(),
-        retry_after,
-    };
-    for fault in [busy(503, None), Fault::ResetMidBody, busy(429, Some(1)), Fault::TruncatedBody, Fault::InvalidSkipToken] {
-        h.fake.inject(TENANT, fault);
-    }
+    inject_one_fault_of_each_kind(&h);
     let source = h.signins(settings()).with_signin_event_types(vec!["interactiveUser".into()]);
     let summary = run(&source, &h.lake, t, "r").await;
     h.assert_lake_equals("entra_signins", &records).await;
@@ -499,6 +491,20 @@ async fn a_routine_run_of_a_quiet_tenant_costs_one_request_per_event_type() {
     h.assert_lake_equals("entra_signins", &[first, more].concat()).await;
 }
 
+/// Queues a 503, a reset mid-body, a 429 with Retry-After, a truncated body and an invalid skip
+/// token for the next requests of the tenant (five faults).
+fn inject_one_fault_of_each_kind(h: &Harness) {
+    let busy = |status: u16, retry_after: Option<u64>| Fault::Status {
+        status,
+        code: "ServiceUnavailable".into(),
+        message: "busy".into(),
+        retry_after,
+    };
+    for fault in [busy(503, None), Fault::ResetMidBody, busy(429, Some(1)), Fault::TruncatedBody, Fault::InvalidSkipToken] {
+        h.fake.inject(TENANT, fault);
+    }
+}
+
 /// 3,000 interactive sign-ins in the last 11 hours before `t` (ten minutes short of it, inside
 /// the lag): a first run's day-long window cut into two blind halves finds the older one empty
 /// and the newer one holding every page.
@@ -520,15 +526,7 @@ async fn a_lone_query_split_while_it_runs_loses_nothing_under_faults() {
     let h = harness(config, "s3cret-15").await;
     let t = now();
     let records = late_heavy_day(&h, t, "s");
-    let busy = |status: u16, retry_after: Option<u64>| Fault::Status {
-        status,
-        code: "ServiceUnavailable".into(),
-        message: "busy".into(),
-        retry_after,
-    };
-    for fault in [busy(503, None), Fault::ResetMidBody, busy(429, Some(1)), Fault::TruncatedBody, Fault::InvalidSkipToken] {
-        h.fake.inject(TENANT, fault);
-    }
+    inject_one_fault_of_each_kind(&h);
     let source = h.signins(settings()).with_signin_event_types(vec!["interactiveUser".into()]);
     let summary = run(&source, &h.lake, t, "r").await;
     h.assert_lake_equals("entra_signins", &records).await;

@@ -130,6 +130,18 @@ impl Lane {
     }
 }
 
+impl Running {
+    fn new(to: DateTime<Utc>, next_link: Option<String>, expected_pages: Option<f64>) -> Self {
+        Running { to, next_link, expected_pages, pages: 0, rows: 0, reached: None, complete: false }
+    }
+
+    /// Rows per hour of what its pages have read so far, and how far back they reached.
+    fn read_density(&self) -> Option<(f64, DateTime<Utc>)> {
+        let reached = self.reached?;
+        Some((self.rows as f64 / hours(self.to - reached).max(1.0 / 3600.0), reached))
+    }
+}
+
 #[derive(Debug)]
 struct Running {
     to: DateTime<Utc>,
@@ -389,9 +401,7 @@ impl Schedule {
             l.next_start = after;
             l.gap = None;
         }
-        let running =
-            Running { to, next_link: resume_link.clone(), expected_pages, pages: 0, rows: 0, reached: None, complete: false };
-        l.slices.insert(from, running);
+        l.slices.insert(from, Running::new(to, resume_link.clone(), expected_pages));
         self.running.insert(id, (lane, from));
         Slice { id, lane, from, to, resume_link }
     }
@@ -405,14 +415,8 @@ impl Schedule {
     pub fn page(&mut self, id: SliceId, seen: PageSeen<'_>) -> bool {
         let PageSeen { rows, times, next_link, elapsed, latency } = seen;
         let more = next_link.is_some();
-        self.page_time = Some(match self.page_time {
-            Some(t) => t.mul_f64(0.8) + elapsed.mul_f64(0.2),
-            None => elapsed,
-        });
-        self.latency = Some(match self.latency {
-            Some(t) => t.mul_f64(0.8) + latency.mul_f64(0.2),
-            None => latency,
-        });
+        self.page_time = Some(smoothed(self.page_time, elapsed));
+        self.latency = Some(smoothed(self.latency, latency));
         if more && rows > 0 {
             // Graph's pages may be shorter than `$top` mid-result: the largest page seen with a
             // nextLink is the page size this tenant gets.
@@ -468,13 +472,12 @@ impl Schedule {
         let Some(r) = l.slices.get(&from) else {
             return;
         };
-        let Some(reached) = r.reached.filter(|t| *t > from && *t <= r.to) else {
+        let Some((density, reached)) = r.read_density().filter(|(_, t)| *t > from && *t <= r.to) else {
             return;
         };
         if r.expected_pages.is_some() || r.to != l.next_start {
             return;
         }
-        let density = r.rows as f64 / hours(r.to - reached).max(1.0 / 3600.0);
         if density <= 0.0 || density * hours(r.to - from) / page_rows <= TARGET_PAGES {
             return;
         }
@@ -483,14 +486,23 @@ impl Schedule {
         if m >= reached {
             return;
         }
-        let mut narrowed = l.slices.remove(&from).expect("looked up above");
-        narrowed.expected_pages = Some(narrowed.pages as f64 + 1.0);
-        l.gap = Some((m, narrowed.to));
+        l.gap = Some((m, r.to));
         l.next_start = from;
         l.rows_per_hour = Some(l.rows_per_hour.map_or(density, |d| d.max(density)));
-        l.slices.insert(m, narrowed);
-        self.running.insert(id, (lane, m));
+        let pages = r.pages as f64;
+        self.move_start(id, lane, from, m, pages + 1.0);
         self.narrowed += 1;
+    }
+
+    /// Running slice `id` of `lane` now starts at `m` instead of `from` (split or narrowed),
+    /// expecting `expected_pages` in all.
+    fn move_start(&mut self, id: SliceId, lane: usize, from: DateTime<Utc>, m: DateTime<Utc>, expected_pages: f64) {
+        let l = &mut self.lanes[lane];
+        if let Some(mut r) = l.slices.remove(&from) {
+            r.expected_pages = Some(expected_pages);
+            l.slices.insert(m, r);
+            self.running.insert(id, (lane, m));
+        }
     }
 
     /// Splits the running query with the most pages still to read, when fewer queries run than
@@ -504,13 +516,13 @@ impl Schedule {
             return None;
         }
         let page_rows = self.page_rows();
-        // (pages left, lane, from, reached) of the best candidate.
-        let mut best: Option<(f64, usize, DateTime<Utc>, DateTime<Utc>)> = None;
-        for &(lane, from) in self.running.values() {
+        // (pages left, id, reached) of the best candidate.
+        let mut best: Option<(f64, SliceId, DateTime<Utc>)> = None;
+        for (&id, &(lane, from)) in &self.running {
             let Some(r) = self.lanes[lane].slices.get(&from) else {
                 continue;
             };
-            let Some(reached) = r.reached.filter(|t| *t > from && *t <= r.to) else {
+            let Some((density, reached)) = r.read_density().filter(|(_, t)| *t > from && *t <= r.to) else {
                 continue;
             };
             if r.complete || r.next_link.is_none() {
@@ -519,35 +531,22 @@ impl Schedule {
             // The density of what it read, over what it has left. Its next page is already on
             // its way (each query fetches one page ahead): that page's span is not left to
             // share, so the halves are cut from where the query will stand after it.
-            let density = r.rows as f64 / hours(r.to - reached).max(1.0 / 3600.0);
             let ahead = if density > 0.0 { from_hours(page_rows / density) } else { TimeDelta::zero() };
             let reached = (reached - ahead).max(from);
             let left = density * hours(reached - from) / page_rows;
             if left >= MIN_SPLIT_PAGES && best.is_none_or(|b| left > b.0) {
-                best = Some((left, lane, from, reached));
+                best = Some((left, id, reached));
             }
         }
-        let (left, lane, from, reached) = best?;
+        let (left, cut, reached) = best?;
+        let (lane, from) = self.running[&cut];
         let m = from + TimeDelta::milliseconds(((reached - from).num_milliseconds() / 2).max(1));
         if m <= from || m >= reached {
             return None;
         }
-        let cut = self.running.iter().find(|(_, at)| **at == (lane, from)).map(|(id, _)| *id)?;
-        let l = &mut self.lanes[lane];
-        let mut upper = l.slices.remove(&from)?;
-        upper.expected_pages = Some(upper.pages as f64 + left / 2.0);
-        l.slices.insert(m, upper);
-        let lower = Running {
-            to: m,
-            next_link: None,
-            expected_pages: Some(left / 2.0),
-            pages: 0,
-            rows: 0,
-            reached: None,
-            complete: false,
-        };
-        l.slices.insert(from, lower);
-        self.running.insert(cut, (lane, m));
+        let pages = self.lanes[lane].slices.get(&from).map_or(0.0, |r| r.pages as f64);
+        self.move_start(cut, lane, from, m, pages + left / 2.0);
+        self.lanes[lane].slices.insert(from, Running::new(m, None, Some(left / 2.0)));
         let id = self.next_id;
         self.next_id += 1;
         self.started += 1;
@@ -720,6 +719,11 @@ impl Schedule {
             })
             .collect()
     }
+}
+
+/// An exponentially smoothed duration: a fifth of each new measurement.
+fn smoothed(before: Option<Duration>, now: Duration) -> Duration {
+    before.map_or(now, |t| t.mul_f64(0.8) + now.mul_f64(0.2))
 }
 
 fn hours(d: TimeDelta) -> f64 {
