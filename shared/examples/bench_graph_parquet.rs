@@ -125,8 +125,9 @@ async fn convert(path: &str, out_dir: Option<&str>) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(chrono::NaiveDate, RecordBatch)>> {
                 let page = page?;
                 // Validated as UTF-8 by the reader, whole chunk at a time.
-                let records: Vec<&str> =
-                    page.lines.iter().map(|r| std::str::from_utf8(&page.text[r.clone()]).expect("validated")).collect();
+                let records = arrow_array::StringArray::from_iter_values(
+                    page.lines.iter().map(|r| std::str::from_utf8(&page.text[r.clone()]).expect("validated")),
+                );
                 let ctx = RowContext {
                     tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47",
                     context: &["interactiveUser"],

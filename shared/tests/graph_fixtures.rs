@@ -22,7 +22,7 @@ fn fixture(name: &str) -> Vec<Box<RawValue>> {
 
 /// Maps records and returns the lake rows as JSON objects (lake names).
 fn map(table: &'static GraphTable, records: &[Box<RawValue>], context: &[&str]) -> Vec<Map<String, Value>> {
-    let records: Vec<&str> = records.iter().map(|r| r.get()).collect();
+    let records = arrow_array::StringArray::from_iter_values(records.iter().map(|r| r.get()));
     let ctx =
         RowContext { tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47", context, ingested_at: Utc::now(), run_id: "fixture" };
     let mapped = GraphMapper::new(table).map(&records, &ctx).unwrap();
@@ -134,7 +134,7 @@ fn lenient_parsing_quarantines_only_the_bad_record() {
         r#"{"id":"d","createdDateTime":"2026-11-28T10:00:02Z","userId":"u","userId":"v"}"#,
     ];
     let ctx = RowContext { tenant_id: "t.onmicrosoft.com", context: &["interactiveUser"], ingested_at: Utc::now(), run_id: "r" };
-    let mapped = GraphMapper::new(&entra_signins::GRAPH).map(&records, &ctx).unwrap();
+    let mapped = GraphMapper::new(&entra_signins::GRAPH).map(&arrow_array::StringArray::from(records.to_vec()), &ctx).unwrap();
     let (batch, rejected) = (mapped.batch.unwrap(), mapped.rejected);
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(batch.num_rows(), 3);

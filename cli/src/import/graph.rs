@@ -31,7 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use super::ImportSummary;
-use super::split::{RawRecord, Records};
+use super::split::{RecordChunk, Records};
 
 /// Records per mapping chunk, and the bytes at which a chunk is cut early.
 const CHUNK_RECORDS: usize = 2_000;
@@ -78,7 +78,7 @@ struct MappedChunk {
 }
 
 fn map_chunk(
-    records: Vec<RawRecord>,
+    records: RecordChunk,
     mappers: &Mutex<Vec<GraphMapper>>,
     kind: GraphKind,
     tenant: &str,
@@ -86,27 +86,23 @@ fn map_chunk(
 ) -> anyhow::Result<MappedChunk> {
     let graph = kind.graph_table();
     let mut mapper = mappers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_else(|| GraphMapper::new(graph));
-    let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
     // Sign-ins take their event type from each record below; the context is a placeholder.
     let context: &[&str] = match kind {
         GraphKind::SignIns => &["unknown"],
         GraphKind::DirectoryAudits => &[],
     };
     let ctx = RowContext { tenant_id: tenant, context, ingested_at: Utc::now(), run_id };
-    let mapped = mapper.map(&texts, &ctx);
+    let mapped = mapper.map(&records.texts, &ctx);
     mappers.lock().unwrap_or_else(|e| e.into_inner()).push(mapper);
     let mapped = mapped?;
-    // Rejected records come back in input order: walk the input to give each its line.
-    let mut rejected = Vec::new();
-    let mut lines = Vec::with_capacity(records.len());
+    // Rejected records come back in input order, with their index: give each its line.
+    let mut rejected = Vec::with_capacity(mapped.rejected.len());
+    let mut lines = Vec::with_capacity(records.lines.len());
     let mut pending = mapped.rejected.into_iter().peekable();
-    for r in &records {
-        match pending.peek() {
-            Some(rej) if rej.raw == r.text => {
-                let rej = pending.next().expect("peeked");
-                rejected.push((r.line, rej.raw, rej.reason));
-            }
-            _ => lines.push(r.line),
+    for (i, &line) in records.lines.iter().enumerate() {
+        match pending.next_if(|r| r.index == i) {
+            Some(r) => rejected.push((line, r.raw, r.reason)),
+            None => lines.push(line),
         }
     }
     let batch = match (mapped.batch, kind) {
@@ -178,29 +174,14 @@ pub async fn import_file(
     // Reader: records in chunks, on a thread of its own.
     let read = Arc::new(AtomicU64::new(0));
     let reader = open(path, read.clone())?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<Vec<RawRecord>>>(workers + 1);
+    let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<RecordChunk>>(workers + 1);
     let reading = tokio::task::spawn_blocking(move || {
-        let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
-        let mut bytes = 0;
-        for record in Records::new(reader) {
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e.into()));
-                    return;
-                }
-            };
-            bytes += record.text.len();
-            chunk.push(record);
-            if chunk.len() >= CHUNK_RECORDS || bytes >= CHUNK_BYTES {
-                if tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
-                    return;
-                }
-                bytes = 0;
+        let mut records = Records::new(reader);
+        while let Some(chunk) = records.next_chunk(CHUNK_RECORDS, CHUNK_BYTES) {
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk.map_err(Into::into)).is_err() || failed {
+                return;
             }
-        }
-        if !chunk.is_empty() {
-            let _ = tx.blocking_send(Ok(chunk));
         }
     });
 

@@ -15,11 +15,16 @@
 
 use std::io::Read;
 
-/// One record's text and the 1-based line its first byte is on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawRecord {
-    pub text: String,
-    pub line: u64,
+use arrow_array::StringArray;
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+
+/// Records split from the file, several at a time: their texts back to back in one string
+/// array (which the mapping keeps as the `raw` column without copying it), and the 1-based
+/// line each starts on.
+#[derive(Debug, Clone)]
+pub struct RecordChunk {
+    pub texts: StringArray,
+    pub lines: Vec<u64>,
 }
 
 /// Where the scanner stands in the file's top-level value.
@@ -35,7 +40,7 @@ enum Top {
     List,
 }
 
-/// A streaming splitter over any reader; an iterator of records or read errors.
+/// A streaming splitter over any reader, read chunk by chunk ([`Records::next_chunk`]).
 #[derive(Debug)]
 pub struct Records<R> {
     reader: R,
@@ -49,21 +54,45 @@ pub struct Records<R> {
     top: Top,
     in_string: bool,
     escaped: bool,
-    /// Depth at which the current record's `{` was read, and its bytes so far.
-    record: Option<(usize, u64, Vec<u8>)>,
+    /// Depth at which the current record's `{` was read, its line, and where its text starts
+    /// in `out`; its bytes are copied into `out` up to `copied` in `chunk` (in runs, not one
+    /// byte at a time).
+    record: Option<(usize, u64, usize)>,
+    copied: usize,
+    /// The finished records of the chunk being filled: texts back to back, the offset where
+    /// each ends, the line where each starts.
+    out: Vec<u8>,
+    ends: Vec<i32>,
+    lines: Vec<u64>,
     /// Top-level object keys: collecting one, the last one read, and whether a value follows.
     key: Option<Vec<u8>>,
     last_key: Vec<u8>,
     expect_key: bool,
     /// Whether the file is JSON lines: the first record began and ended on one line. Then a
     /// line that ends inside a record is a broken record on its own, not the start of a
-    /// pretty-printed one.
+    /// pretty-printed one, and a line that is one object is taken whole without scanning it.
     line_records: Option<bool>,
-    broken: Option<RawRecord>,
+    /// A read error, reported once the records before it are handed out.
+    failed: Option<std::io::Error>,
 }
 
 /// Bytes read from the input at a time.
 const CHUNK: usize = 1 << 20;
+
+/// The bytes outside strings that [`Records::scan`] acts on: inside a top-level object (where
+/// `,` and `:` tell keys from values) and anywhere else.
+const TOP_LEVEL: [bool; 256] = structural(b"\"{}[],:\n");
+const NESTED: [bool; 256] = structural(b"\"{}[]\n");
+
+const fn structural(bytes: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
 
 impl<R: Read> Records<R> {
     pub fn new(reader: R) -> Self {
@@ -80,11 +109,124 @@ impl<R: Read> Records<R> {
             in_string: false,
             escaped: false,
             record: None,
+            copied: 0,
+            out: Vec::new(),
+            ends: Vec::new(),
+            lines: Vec::new(),
             key: None,
             last_key: Vec::new(),
             expect_key: false,
             line_records: None,
-            broken: None,
+            failed: None,
+        }
+    }
+
+    /// The next records, at least one unless the input is done: up to `records` of them, or
+    /// fewer once their texts reach `bytes`.
+    pub fn next_chunk(&mut self, records: usize, bytes: usize) -> Option<std::io::Result<RecordChunk>> {
+        self.out.reserve(bytes.min(CHUNK * 16));
+        loop {
+            let finished = self.ends.last().map_or(0, |&end| end as usize);
+            if self.ends.len() >= records.max(1) || finished >= bytes || self.failed.is_some() || !self.step() {
+                break;
+            }
+        }
+        if self.ends.is_empty() {
+            return self.failed.take().map(Err);
+        }
+        let (out, ends, lines) = (std::mem::take(&mut self.out), std::mem::take(&mut self.ends), std::mem::take(&mut self.lines));
+        // A record still open is carried over into the next chunk's buffer.
+        let carried = self.record.as_mut().map(|(_, _, start)| {
+            let from = std::mem::replace(start, 0);
+            out[from..].to_vec()
+        });
+        let used = *ends.last().expect("not empty") as usize;
+        let mut out = out;
+        out.truncate(used);
+        if let Some(carried) = carried {
+            self.out = carried;
+        }
+        Some(chunk(out, ends, lines))
+    }
+
+    /// Scans what the input holds next, up to a finished record or a chunk of input; `false`
+    /// when the input is done.
+    fn step(&mut self) -> bool {
+        if self.at == self.filled {
+            return self.refill();
+        }
+        if self.line_records == Some(true) && self.top == Top::Between && self.record.is_none() && !self.in_string {
+            // JSON lines: a line that is one object is a record as it stands; anything else
+            // (a broken line, one that runs into the next read) goes through the scanner.
+            let rest = &self.chunk[self.at..self.filled];
+            if let Some(end) = memchr::memchr(b'\n', rest) {
+                let text = rest[..end].trim_ascii();
+                if text.is_empty() || (text.first() == Some(&b'{') && text.last() == Some(&b'}')) {
+                    if !text.is_empty() {
+                        self.out.extend_from_slice(text);
+                        self.push_record(self.line);
+                    }
+                    self.line += 1;
+                    self.at += end + 1;
+                    self.copied = self.at;
+                    return true;
+                }
+            }
+        }
+        // Runs of bytes that change nothing are skipped in one go: a string's text up to its
+        // closing quote, escape or line break, and between tokens whatever is not structural
+        // (digits, literals, spaces).
+        let rest = &self.chunk[self.at..self.filled];
+        let skip = if self.in_string {
+            if self.escaped || self.key.is_some() { Some(0) } else { memchr::memchr3(b'"', b'\\', b'\n', rest) }
+        } else {
+            let structural = if self.depth == 1 && self.top == Top::Object { &TOP_LEVEL } else { &NESTED };
+            rest.iter().position(|&b| structural[b as usize])
+        };
+        let Some(skip) = skip else {
+            self.at = self.filled;
+            return true;
+        };
+        self.at += skip;
+        let b = self.chunk[self.at];
+        self.at += 1;
+        self.scan(b);
+        true
+    }
+
+    /// Reads the next piece of input; `false` at its end (a record still open there was cut
+    /// off: it becomes a record of its own, which the mapping rejects).
+    fn refill(&mut self) -> bool {
+        self.copy_record();
+        loop {
+            if self.done {
+                if let Some((_, line, start)) = self.record.take() {
+                    let text = String::from_utf8_lossy(&self.out[start..]).into_owned();
+                    self.out.truncate(start);
+                    self.out.extend_from_slice(text.as_bytes());
+                    self.push_record(line);
+                }
+                return false;
+            }
+            match self.reader.read(&mut self.chunk) {
+                Ok(0) => self.done = true,
+                Ok(n) => {
+                    (self.filled, self.at, self.copied) = (n, 0, 0);
+                    if !self.started {
+                        self.started = true;
+                        // A UTF-8 byte order mark, as Windows tools write.
+                        if self.chunk[..n].starts_with(&[0xEF, 0xBB, 0xBF]) {
+                            (self.at, self.copied) = (3, 3);
+                        }
+                    }
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.failed = Some(e);
+                    return false;
+                }
+            }
         }
     }
 
@@ -98,22 +240,35 @@ impl<R: Read> Records<R> {
         }
     }
 
-    fn finish_record(&mut self) -> Option<std::io::Result<RawRecord>> {
-        let (_, line, bytes) = self.record.take()?;
+    /// Copies the open record's bytes read so far (up to `at`) out of the input chunk.
+    fn copy_record(&mut self) {
+        if self.record.is_some() {
+            self.out.extend_from_slice(&self.chunk[self.copied..self.at]);
+        }
+        self.copied = self.at;
+    }
+
+    /// The record whose text ends `out` starts on `line`.
+    fn push_record(&mut self, line: u64) {
+        // Offsets are 32-bit (a string array's): a chunk is cut long before; a single record
+        // of 2 GiB is not a sign-in.
+        self.ends.push(i32::try_from(self.out.len()).unwrap_or(i32::MAX));
+        self.lines.push(line);
+    }
+
+    fn finish_record(&mut self) {
+        self.copy_record();
+        let Some((_, line, _)) = self.record.take() else {
+            return;
+        };
         if self.top == Top::Between && self.line_records.is_none() {
             self.line_records = Some(line == self.line);
         }
-        Some(match String::from_utf8(bytes) {
-            Ok(text) => Ok(RawRecord { text, line }),
-            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line {line}: the record is not UTF-8"))),
-        })
+        self.push_record(line);
     }
 
-    /// Scans one byte; returns a finished record.
-    fn scan(&mut self, b: u8) -> Option<std::io::Result<RawRecord>> {
-        if let Some((_, _, bytes)) = &mut self.record {
-            bytes.push(b);
-        }
+    /// Scans one byte, the one before `at`.
+    fn scan(&mut self, b: u8) {
         if self.in_string && b == b'\n' {
             // JSON strings hold no raw line breaks: this one was cut off; the line handling
             // below deals with the record it was in.
@@ -133,7 +288,7 @@ impl<R: Read> Records<R> {
             } else if let Some(key) = &mut self.key {
                 key.push(b);
             }
-            return None;
+            return;
         }
         match b {
             b'"' => {
@@ -145,7 +300,8 @@ impl<R: Read> Records<R> {
             b'{' => {
                 if self.record.is_none() && self.record_position() {
                     // A top-level object is a record until it shows a `value` array.
-                    self.record = Some((self.depth, self.line, vec![b'{']));
+                    self.record = Some((self.depth, self.line, self.out.len()));
+                    self.copied = self.at - 1;
                 }
                 if self.depth == 0 {
                     self.top = Top::Object;
@@ -158,7 +314,9 @@ impl<R: Read> Records<R> {
                     self.top = Top::Array;
                 } else if self.depth == 1 && self.top == Top::Object && self.last_key == b"value" {
                     self.top = Top::List;
-                    self.record = None;
+                    if let Some((_, _, start)) = self.record.take() {
+                        self.out.truncate(start);
+                    }
                 }
                 self.depth += 1;
             }
@@ -169,71 +327,51 @@ impl<R: Read> Records<R> {
                     self.top = Top::Between;
                     self.last_key.clear();
                     if was_record {
-                        return self.finish_record();
+                        self.finish_record();
                     }
                 } else if b == b'}' && self.record.as_ref().is_some_and(|(d, _, _)| *d == self.depth) {
-                    return self.finish_record();
+                    self.finish_record();
                 }
             }
             b',' if self.depth == 1 && self.top == Top::Object => self.expect_key = true,
             b':' if self.depth == 1 && self.top == Top::Object => self.expect_key = false,
             b'\n' => {
                 self.line += 1;
-                // A JSON line that ends inside its record: that line is broken; start afresh.
+                // A JSON line that ends inside its record: that line is broken, a record of
+                // its own (the mapping rejects it, so it is quarantined with its line); start
+                // afresh.
                 if self.line_records == Some(true) && self.depth > 0 && self.top == Top::Object {
-                    let (_, line, bytes) = self.record.take().unwrap_or((0, self.line - 1, Vec::new()));
+                    self.copy_record();
+                    let (line, start) = self.record.take().map_or((self.line - 1, self.out.len()), |(_, l, s)| (l, s));
+                    let text = String::from_utf8_lossy(&self.out[start..]).trim_end().to_string();
+                    self.out.truncate(start);
+                    self.out.extend_from_slice(text.as_bytes());
+                    self.push_record(line);
                     self.depth = 0;
                     self.top = Top::Between;
-                    self.broken = Some(RawRecord { text: String::from_utf8_lossy(&bytes).trim_end().to_string(), line });
                 }
             }
             _ => {}
         }
-        None
     }
 }
 
-/// A record the scanner had to cut off (a JSON line that ended inside it): the mapping
-/// rejects its text, so it is quarantined with its line like any other bad record.
-impl<R: Read> Iterator for Records<R> {
-    type Item = std::io::Result<RawRecord>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(broken) = self.broken.take() {
-                return Some(Ok(broken));
-            }
-            if self.at == self.filled {
-                if self.done {
-                    // A record still open at the end of the input was cut off.
-                    return self
-                        .record
-                        .take()
-                        .map(|(_, line, bytes)| Ok(RawRecord { text: String::from_utf8_lossy(&bytes).into_owned(), line }));
-                }
-                match self.reader.read(&mut self.chunk) {
-                    Ok(0) => self.done = true,
-                    Ok(n) => {
-                        self.filled = n;
-                        self.at = 0;
-                        if !self.started {
-                            self.started = true;
-                            // A UTF-8 byte order mark, as Windows tools write.
-                            if self.chunk[..n].starts_with(&[0xEF, 0xBB, 0xBF]) {
-                                self.at = 3;
-                            }
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Some(Err(e)),
-                }
-                continue;
-            }
-            let b = self.chunk[self.at];
-            self.at += 1;
-            if let Some(record) = self.scan(b) {
-                return Some(record);
-            }
+/// The string array of a chunk's records; the first record that is not UTF-8 fails the chunk
+/// with its line.
+fn chunk(out: Vec<u8>, ends: Vec<i32>, lines: Vec<u64>) -> std::io::Result<RecordChunk> {
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(std::iter::once(0).chain(ends.iter().copied()).collect::<Vec<i32>>()));
+    let values = Buffer::from_vec(out);
+    match StringArray::try_new(offsets, values.clone(), None) {
+        Ok(texts) => Ok(RecordChunk { texts, lines }),
+        Err(_) => {
+            let mut start = 0;
+            let bad = ends.iter().position(|&end| {
+                let valid = std::str::from_utf8(&values[start..end as usize]).is_ok();
+                start = end as usize;
+                !valid
+            });
+            let line = bad.and_then(|i| lines.get(i)).copied().unwrap_or_default();
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line {line}: the record is not UTF-8")))
         }
     }
 }
@@ -241,9 +379,22 @@ impl<R: Read> Iterator for Records<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
+
+    /// Every record of `reader`, read `records` or `bytes` at a time.
+    fn chunks(reader: impl Read, records: usize, bytes: usize) -> Vec<(String, u64)> {
+        let mut split = Records::new(reader);
+        let mut all = Vec::new();
+        while let Some(chunk) = split.next_chunk(records, bytes) {
+            let chunk = chunk.unwrap();
+            assert!(!chunk.lines.is_empty() && chunk.lines.len() == chunk.texts.len());
+            all.extend(chunk.texts.iter().map(|t| t.unwrap().to_string()).zip(chunk.lines));
+        }
+        all
+    }
 
     fn split(text: &str) -> Vec<(String, u64)> {
-        Records::new(text.as_bytes()).map(|r| r.unwrap()).map(|r| (r.text, r.line)).collect()
+        chunks(text.as_bytes(), 3, 1 << 20)
     }
 
     #[test]
@@ -280,6 +431,53 @@ mod tests {
         assert_eq!(records, [("{\"id\":\"a\"}".into(), 1), ("{\"id\":\"b\", \"x\": {".into(), 2), ("{\"id\":\"c\"}".into(), 3)]);
         // Cut off at the end of the file.
         assert_eq!(split("[{\"id\":\"a\"}, {\"id\":"), [("{\"id\":\"a\"}".into(), 1), ("{\"id\":".into(), 1)]);
+    }
+
+    /// A reader that hands out a few bytes at a time, so that every state of the scanner
+    /// meets a chunk boundary.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = self.1 % 5 + 1;
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn any_read_boundary_gives_the_same_records() {
+        let texts = [
+            "{\"@odata.context\": \"x\",\n \"value\": [\n  {\"id\": \"a\\\\\", \"x\": {\"y\": [1, {\"z\": \"}\\\"\"}]}},\n  {\"id\": \"b\"}\n ]}\n",
+            "\u{feff}[{\"id\":\"a\"},\n{\"id\":\"b\\\"}\"}]",
+            "{\"id\":\"a\"}\n{\"id\":\"b\", \"x\": {\n{\"id\":\"c\", \"n\": -1.5e3, \"t\": true}\n",
+            "{\n  \"id\": \"a\",\n  \"v\": {\"k\": 1}\n}\n",
+        ];
+        for text in texts {
+            for start in 0..5 {
+                // Chunks cut after every record, and after 5 bytes of texts (records carried over).
+                assert_eq!(chunks(Trickle(text.as_bytes(), start), 1, 1 << 20), split(text), "{text:?}");
+                assert_eq!(chunks(Trickle(text.as_bytes(), start), 100, 5), split(text), "{text:?}");
+            }
+        }
+        assert_eq!(split(texts[0]).len(), 2);
+        assert_eq!(split(texts[2]).len(), 3);
+    }
+
+    #[test]
+    fn a_json_line_is_one_record_and_text_that_is_not_utf8_names_its_line() {
+        // JSON lines hold one value per line: two objects on one line are one text, which
+        // the mapping rejects (so it is quarantined with its line, not silently split).
+        assert_eq!(
+            split("{\"id\":\"a\"}\r\n {\"id\":\"b\"}{\"id\":\"c\"}\n"),
+            [("{\"id\":\"a\"}".into(), 1), ("{\"id\":\"b\"}{\"id\":\"c\"}".into(), 2)]
+        );
+        let mut bad = b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"".to_vec();
+        bad.extend_from_slice(&[0xff, b'"', b'}', b'\n']);
+        let mut split = Records::new(&bad[..]);
+        let error = split.next_chunk(10, 1 << 20).unwrap().unwrap_err();
+        assert_eq!(error.to_string(), "line 3: the record is not UTF-8");
     }
 
     #[test]

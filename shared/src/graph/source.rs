@@ -585,7 +585,7 @@ impl GraphSource {
         let mapping_error = |e: arrow_schema::ArrowError| GraphError::Mapping { tenant: tenant.into(), message: e.to_string() };
         let context_values: Vec<&str> = context.into_iter().collect();
         let ctx = RowContext { tenant_id: tenant, context: &context_values, ingested_at: Utc::now(), run_id: &request.run_id };
-        let records: Vec<&str> = page.records.iter().map(|r| r.get()).collect();
+        let records = arrow_array::StringArray::from_iter_values(page.records.iter().map(|r| r.get()));
         let mapped =
             self.mapper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map(&records, &ctx).map_err(mapping_error)?;
         for rejected in mapped.rejected {

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_array::{Array, RecordBatch};
 use arrow_schema::{ArrowError, Field};
 
 use super::TableDef;
@@ -25,20 +26,18 @@ pub fn event_types_from_records(batch: &RecordBatch) -> Result<RecordBatch, Arro
     };
     let (types, interactive, target) = (column("sign_in_event_types")?, column("is_interactive")?, column("sign_in_event_type")?);
     let types = batch.column(types).as_list::<i32>();
+    let (listed, offsets) = (types.values().as_string::<i32>(), types.value_offsets());
     let interactive = batch.column(interactive).as_boolean();
-    let derived: StringArray = (0..batch.num_rows())
-        .map(|i| {
-            let listed = types.is_valid(i).then(|| types.value(i)).and_then(|v| {
-                let v = v.as_string::<i32>().clone();
-                (!v.is_empty() && v.is_valid(0)).then(|| v.value(0).to_string())
-            });
-            listed.or_else(|| {
-                interactive
-                    .is_valid(i)
-                    .then(|| if interactive.value(i) { "interactiveUser" } else { "nonInteractiveUser" }.to_string())
-            })
-        })
-        .collect();
+    let mut derived = StringBuilder::with_capacity(batch.num_rows(), batch.num_rows() * "nonInteractiveUser".len());
+    for i in 0..batch.num_rows() {
+        // The first listed type, read in place (no array per row).
+        let first = offsets[i] as usize;
+        let first = (types.is_valid(i) && offsets[i + 1] > offsets[i] && listed.is_valid(first)).then(|| listed.value(first));
+        let by_flag =
+            || interactive.is_valid(i).then(|| if interactive.value(i) { "interactiveUser" } else { "nonInteractiveUser" });
+        derived.append_option(first.or_else(by_flag));
+    }
+    let derived = derived.finish();
     let mut columns = batch.columns().to_vec();
     columns[target] = Arc::new(derived);
     RecordBatch::try_new(batch.schema(), columns)

@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray, make_array};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -124,6 +123,8 @@ pub struct RowContext<'a> {
 /// A record that could not be decoded, with the reason.
 #[derive(Debug, Clone)]
 pub struct Rejected {
+    /// Its position among the records given to [`GraphMapper::map`].
+    pub index: usize,
     pub raw: String,
     pub reason: String,
 }
@@ -139,9 +140,10 @@ pub struct Mapped {
 
 /// Maps raw Graph record texts (one page at a time) to lake batches.
 ///
-/// Each record text is copied once, into the `raw` column; arrow-json decodes the columns
-/// from the caller's text directly, and the record's id and time are read back from the
-/// decoded columns ([`RecordKeys`]) instead of parsing the text a second time.
+/// The records come as a string array, which becomes the `raw` column as it is (no copy: an
+/// import splits its file straight into such arrays); arrow-json decodes the columns from the
+/// same text, and the record's id and time are read back from the decoded columns
+/// ([`RecordKeys`]) instead of parsing the text a second time.
 #[derive(Debug)]
 pub struct GraphMapper {
     table: &'static GraphTable,
@@ -160,38 +162,41 @@ impl GraphMapper {
 
     /// Decodes `records`. Records that fail are returned with the reason, the others form
     /// the batch.
-    pub fn map(&mut self, records: &[&str], ctx: &RowContext<'_>) -> Result<Mapped, ArrowError> {
+    pub fn map(&mut self, records: &StringArray, ctx: &RowContext<'_>) -> Result<Mapped, ArrowError> {
         if records.is_empty() {
             return Ok(Mapped::default());
         }
-        match self.decode(records) {
-            Ok(graph) => Ok(Mapped { batch: Some(self.to_lake(graph, records, ctx)?), rejected: Vec::new() }),
+        let all: Vec<usize> = (0..records.len()).collect();
+        match self.decode(records, &all) {
+            Ok(graph) => Ok(Mapped { batch: Some(self.to_lake(graph, records.clone(), ctx)?), rejected: Vec::new() }),
             // One bad record fails the whole decode: find it by decoding one at a time.
             Err(_) => {
                 let mut good = Vec::new();
                 let mut rejected = Vec::new();
-                for &raw in records {
-                    match self.decode(&[raw]) {
-                        Ok(_) => good.push(raw),
-                        Err(e) => rejected.push(Rejected { raw: raw.to_string(), reason: e.to_string() }),
+                for index in all {
+                    match self.decode(records, &[index]) {
+                        Ok(_) => good.push(index),
+                        Err(e) => rejected.push(Rejected { index, raw: text(records, index).to_string(), reason: e.to_string() }),
                     }
                 }
                 let batch = if good.is_empty() {
                     None
                 } else {
-                    let graph = self.decode(&good)?;
-                    Some(self.to_lake(graph, &good, ctx)?)
+                    let graph = self.decode(records, &good)?;
+                    let raws = StringArray::from_iter_values(good.iter().map(|&i| text(records, i)));
+                    Some(self.to_lake(graph, raws, ctx)?)
                 };
                 Ok(Mapped { batch, rejected })
             }
         }
     }
 
-    fn decode(&mut self, raws: &[&str]) -> Result<RecordBatch, ArrowError> {
+    /// Decodes the records at `indices` of `records`.
+    fn decode(&mut self, records: &StringArray, indices: &[usize]) -> Result<RecordBatch, ArrowError> {
         let (mut decoder, batch_size) = match self.decoder.take() {
-            Some((decoder, batch_size)) if batch_size >= raws.len() => (decoder, batch_size),
+            Some((decoder, batch_size)) if batch_size >= indices.len() => (decoder, batch_size),
             _ => {
-                let batch_size = raws.len().max(1000);
+                let batch_size = indices.len().max(1000);
                 let decoder = arrow_json::ReaderBuilder::new(self.graph_schema.clone())
                     .with_batch_size(batch_size)
                     .with_coerce_primitive(true)
@@ -200,22 +205,23 @@ impl GraphMapper {
                 (decoder, batch_size)
             }
         };
-        for raw in raws {
-            let bytes = raw.as_bytes();
+        for &i in indices {
+            let bytes = text(records, i).as_bytes();
             let read = decoder.decode(bytes)?;
             if read != bytes.len() || decoder.has_partial_record() {
                 return Err(ArrowError::JsonError("record is not a single JSON object".into()));
             }
         }
         let batch = decoder.flush()?.ok_or_else(|| ArrowError::JsonError("no records decoded".into()))?;
-        if batch.num_rows() != raws.len() {
-            return Err(ArrowError::JsonError(format!("{} texts decoded into {} records", raws.len(), batch.num_rows())));
+        if batch.num_rows() != indices.len() {
+            return Err(ArrowError::JsonError(format!("{} texts decoded into {} records", indices.len(), batch.num_rows())));
         }
         self.decoder = Some((decoder, batch_size));
         Ok(batch)
     }
 
-    fn to_lake(&self, graph: RecordBatch, raws: &[&str], ctx: &RowContext<'_>) -> Result<RecordBatch, ArrowError> {
+    /// The lake batch of the decoded `graph` batch, with `raws` (its records' texts) as `raw`.
+    fn to_lake(&self, graph: RecordBatch, raws: StringArray, ctx: &RowContext<'_>) -> Result<RecordBatch, ArrowError> {
         let rows = graph.num_rows();
         let lake_fields = self.lake_schema.fields();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(lake_fields.len());
@@ -223,11 +229,7 @@ impl GraphMapper {
         for field in lake_fields.iter() {
             let column: ArrayRef = match field.name().as_str() {
                 "tenant_id" => Arc::new(StringArray::from(vec![ctx.tenant_id; rows])),
-                RAW => {
-                    let mut b = StringBuilder::with_capacity(rows, raws.iter().map(|r| r.len()).sum());
-                    raws.iter().for_each(|r| b.append_value(r));
-                    Arc::new(b.finish())
-                }
+                RAW => Arc::new(raws.clone()),
                 "ingested_at" => {
                     Arc::new(TimestampMillisecondArray::from(vec![ctx.ingested_at.timestamp_millis(); rows]).with_timezone("UTC"))
                 }
@@ -245,6 +247,11 @@ impl GraphMapper {
         }
         RecordBatch::try_new(self.lake_schema.clone(), columns)
     }
+}
+
+/// Record `i` of `records`; a null record is an empty text (which does not decode).
+fn text(records: &StringArray, i: usize) -> &str {
+    if records.is_valid(i) { records.value(i) } else { "" }
 }
 
 /// The id and time of a record the mapping rejected, when its text still shows them (so it
@@ -375,7 +382,7 @@ mod tests {
 
     fn mapped(records: &[&str]) -> Mapped {
         let ctx = RowContext { tenant_id: "t", context: &["interactiveUser"], ingested_at: Utc::now(), run_id: "r" };
-        GraphMapper::new(&crate::schema::entra_signins::GRAPH).map(records, &ctx).unwrap()
+        GraphMapper::new(&crate::schema::entra_signins::GRAPH).map(&StringArray::from(records.to_vec()), &ctx).unwrap()
     }
 
     #[test]
@@ -430,12 +437,14 @@ mod tests {
         let mut mapper = GraphMapper::new(&crate::schema::entra_signins::GRAPH);
         let good =
             [r#"{"id":"1","createdDateTime":"2026-11-28T10:00:00Z"}"#, r#"{"id":"2","createdDateTime":"2026-11-28T10:00:01Z"}"#];
+        let good = StringArray::from(good.to_vec());
         assert_eq!(mapper.map(&good, &ctx).unwrap().batch.unwrap().num_rows(), 2);
         // A truncated record must not swallow the record after it.
         let bad =
             [r#"{"id":"3","createdDateTime":"2026-11-28T10:00:02Z""#, r#"{"id":"4","createdDateTime":"2026-11-28T10:00:03Z"}"#];
-        let mapped = mapper.map(&bad, &ctx).unwrap();
+        let mapped = mapper.map(&StringArray::from(bad.to_vec()), &ctx).unwrap();
         assert_eq!(mapped.rejected.len(), 1);
+        assert_eq!(mapped.rejected[0].index, 0);
         assert!(mapped.rejected[0].raw.contains(r#""id":"3""#));
         let batch = mapped.batch.unwrap();
         let keys = RecordKeys::of(&batch, &crate::schema::entra_signins::GRAPH).unwrap();
