@@ -24,7 +24,8 @@
 //!   running query with the most pages still to read is split: Graph returns records newest
 //!   first, so a query that has reached time `t` has `[from, t)` still to read; a new query
 //!   takes the older half `[from, m)` and the running one stops following its nextLinks once
-//!   its pages pass `m` ([`Schedule::split`]). Splitting and narrowing rely on Graph's
+//!   its pages pass `m` ([`Schedule::split`]; `m` is put just above where one of the running
+//!   query's pages is expected to end, so that only the new query ends on a short page). Splitting and narrowing rely on Graph's
 //!   documented order; every page is checked, and a pull that sees records out of order stops
 //!   both and lets its queries run to their own end (records before `m` are then read twice
 //!   and deduplicated, none is lost).
@@ -72,6 +73,12 @@ const MAX_SLICE: TimeDelta = TimeDelta::days(7);
 /// to spare (the running queries wait on Graph's latency), so that page costs no time; it
 /// saves one latency per page the second query takes over.
 const MIN_SPLIT_PAGES: f64 = 2.0;
+
+/// How far above the expected end of its last page a split puts the cut query's new start, in
+/// pages: the page must still pass it when the records are a little denser or sparser than
+/// the pages read so far showed (about ±15 % over the pages between), and the share of a
+/// page read twice stays small.
+const SPLIT_PAGE_MARGIN: f64 = 0.15;
 
 /// Where a lane starts in this pull.
 #[derive(Debug, Clone, PartialEq)]
@@ -540,13 +547,22 @@ impl Schedule {
         }
         let (left, cut, reached) = best?;
         let (lane, from) = self.running[&cut];
-        let m = from + TimeDelta::milliseconds(((reached - from).num_milliseconds() / 2).max(1));
+        // The cut query keeps about half of what is left, in whole pages: it stops after the
+        // page that passes `m`, so `m` is put a little above where its `keep`-th page is
+        // expected to end. That page is then full (a share of it read again by the new
+        // query and deduplicated) instead of a random part of a page: only the new query
+        // ends on a short page. Where the density was misjudged the page boundary falls
+        // elsewhere, and the split costs what a cut at any point costs.
+        let keep = (left / 2.0).round().max(1.0);
+        let span = hours(reached - from) / left;
+        let m = reached - from_hours(span * (keep - SPLIT_PAGE_MARGIN));
+        let m = from + TimeDelta::milliseconds((m - from).num_milliseconds().max(1));
         if m <= from || m >= reached {
             return None;
         }
         let pages = self.lanes[lane].slices.get(&from).map_or(0.0, |r| r.pages as f64);
-        self.move_start(cut, lane, from, m, pages + left / 2.0);
-        self.lanes[lane].slices.insert(from, Running::new(m, None, Some(left / 2.0)));
+        self.move_start(cut, lane, from, m, pages + 1.0 + keep);
+        self.lanes[lane].slices.insert(from, Running::new(m, None, Some(left - keep + SPLIT_PAGE_MARGIN)));
         let id = self.next_id;
         self.next_id += 1;
         self.started += 1;
@@ -1032,9 +1048,10 @@ mod tests {
         let split = s.split(None).expect("a lone query with ~17 pages left is split");
         assert_eq!(split.cut, newer.id);
         assert_eq!(split.slice.from, newer.from);
-        // Halves of what is left once the page already on its way (50 minutes' worth) is in.
-        let half = newer.from + (reached - TimeDelta::minutes(50) - newer.from) / 2;
-        assert!((split.slice.to - half).num_milliseconds().abs() <= 2, "{:?} vs {half:?}", split.slice.to);
+        // Of the 16 pages left once the page already on its way (50 minutes' worth) is in, the
+        // running query keeps 8 whole pages: the split is 0.15 of a page above their end.
+        let cut_at = reached - TimeDelta::minutes(50) - TimeDelta::minutes(8 * 50) + TimeDelta::seconds(450);
+        assert!((split.slice.to - cut_at).num_milliseconds().abs() <= 2, "{:?} vs {cut_at:?}", split.slice.to);
         assert_eq!(s.bounds(newer.id), Some((0, split.slice.to, newer.to)), "the running query now ends at the split");
         assert_eq!(s.bounds(split.slice.id), Some((0, newer.from, split.slice.to)));
         assert_eq!(s.split(None), None, "two queries run");
