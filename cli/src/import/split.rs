@@ -4,14 +4,19 @@
 //! - a Graph list response, `{"@odata.context": …, "value": [ {record}, … ], …}` (several such
 //!   objects one after another too, as a paged download saved to one file);
 //! - a bare array of records, `[ {record}, … ]`, as the Entra portal downloads them;
-//! - JSON lines: one record per line (or records simply one after another).
+//! - JSON lines: one record per line (or records simply one after another, pretty-printed).
+//!   Once the first record has begun and ended on one line, the file is taken as JSON lines:
+//!   a line that is one object is a record as it stands (found with `memchr`, not scanned), a
+//!   line that ends inside a record is a broken record of its own.
 //!
 //! Hand-written rather than a JSON library's streaming reader: serde_json streams only
 //! top-level values, and the records here sit one or two levels down inside a value that can
 //! be gigabytes long; we need each record's exact text (it is stored as `raw`) and its line
-//! number, and nothing else. The scanner only tracks strings, nesting and the top-level keys;
-//! the records themselves are parsed later by the collectors' mapping, which quarantines what
-//! it cannot read.
+//! number, and nothing else. The scanner only tracks strings, nesting and the top-level keys,
+//! jumping over string text and the bytes between tokens; the records themselves are parsed
+//! later by the collectors' mapping, which quarantines what it cannot read. Records come out
+//! in chunks ([`RecordChunk`]): their texts back to back in one Arrow string array, which the
+//! mapping keeps as the `raw` column without copying it.
 
 use std::io::Read;
 
