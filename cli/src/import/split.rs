@@ -139,15 +139,14 @@ impl<R: Read> Records<R> {
         if self.ends.is_empty() {
             return self.failed.take().map(Err);
         }
-        let (out, ends, lines) = (std::mem::take(&mut self.out), std::mem::take(&mut self.ends), std::mem::take(&mut self.lines));
+        let (mut out, ends, lines) =
+            (std::mem::take(&mut self.out), std::mem::take(&mut self.ends), std::mem::take(&mut self.lines));
         // A record still open is carried over into the next chunk's buffer.
         let carried = self.record.as_mut().map(|(_, _, start)| {
             let from = std::mem::replace(start, 0);
             out[from..].to_vec()
         });
-        let used = *ends.last().expect("not empty") as usize;
-        let mut out = out;
-        out.truncate(used);
+        out.truncate(*ends.last().expect("not empty") as usize);
         if let Some(carried) = carried {
             self.out = carried;
         }
@@ -206,10 +205,7 @@ impl<R: Read> Records<R> {
         loop {
             if self.done {
                 if let Some((_, line, start)) = self.record.take() {
-                    let text = String::from_utf8_lossy(&self.out[start..]).into_owned();
-                    self.out.truncate(start);
-                    self.out.extend_from_slice(text.as_bytes());
-                    self.push_record(line);
+                    self.push_cut_off(start, line, false);
                 }
                 return false;
             }
@@ -259,6 +255,17 @@ impl<R: Read> Records<R> {
         // of 2 GiB is not a sign-in.
         self.ends.push(i32::try_from(self.out.len()).unwrap_or(i32::MAX));
         self.lines.push(line);
+    }
+
+    /// The record whose text starts at `start` in `out` was cut off (the input ended, or its
+    /// JSON line did): it is kept as the text it has, made valid UTF-8, and without the line
+    /// break it was cut at when `at_line_break`.
+    fn push_cut_off(&mut self, start: usize, line: u64, at_line_break: bool) {
+        let text = String::from_utf8_lossy(&self.out[start..]);
+        let text = if at_line_break { text.trim_end().to_string() } else { text.into_owned() };
+        self.out.truncate(start);
+        self.out.extend_from_slice(text.as_bytes());
+        self.push_record(line);
     }
 
     fn finish_record(&mut self) {
@@ -348,10 +355,7 @@ impl<R: Read> Records<R> {
                 if self.line_records == Some(true) && self.depth > 0 && self.top == Top::Object {
                     self.copy_record();
                     let (line, start) = self.record.take().map_or((self.line - 1, self.out.len()), |(_, l, s)| (l, s));
-                    let text = String::from_utf8_lossy(&self.out[start..]).trim_end().to_string();
-                    self.out.truncate(start);
-                    self.out.extend_from_slice(text.as_bytes());
-                    self.push_record(line);
+                    self.push_cut_off(start, line, true);
                     self.depth = 0;
                     self.top = Top::Between;
                 }

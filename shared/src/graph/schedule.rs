@@ -25,10 +25,10 @@
 //!   first, so a query that has reached time `t` has `[from, t)` still to read; a new query
 //!   takes the older half `[from, m)` and the running one stops following its nextLinks once
 //!   its pages pass `m` ([`Schedule::split`]; `m` is put just above where one of the running
-//!   query's pages is expected to end, so that only the new query ends on a short page). Splitting and narrowing rely on Graph's
-//!   documented order; every page is checked, and a pull that sees records out of order stops
-//!   both and lets its queries run to their own end (records before `m` are then read twice
-//!   and deduplicated, none is lost).
+//!   query's pages is expected to end, so that only the new query ends on a short page).
+//!   Splitting and narrowing rely on Graph's documented order; every page is checked, and a
+//!   pull that sees records out of order stops both and lets its queries run to their own end
+//!   (records before `m` are then read twice and deduplicated, none is lost).
 //! - **A time budget costs no request.** When it is up, no request goes out, the pages already
 //!   asked for are still read, and the slice at each lane's cursor goes on from its nextLink in
 //!   the next run ([`Schedule::stop`]); so a slice at its lane's cursor is not sized to the
