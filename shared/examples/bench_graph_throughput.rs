@@ -20,7 +20,10 @@
 //! loop that runs one query per event type over the whole window, follows `@odata.nextLink`
 //! one page at a time and sleeps `Retry-After` on a 429.
 //!
-//! `cargo run -p auditlake-core --example bench_graph_throughput -- [SHAPE]`
+//! `cargo run -p auditlake-core --example bench_graph_throughput -- [SHAPE] [--latency S]
+//! [--data-hours H]`: `--latency` runs one of the two latencies; `--data-hours` moves where the
+//! spread shapes' records begin (20 hours back by default, inside the 30-hour lookback), to see
+//! how a result depends on where the records lie relative to the cuts a first run makes.
 
 #![allow(clippy::unwrap_used, reason = "a benchmark harness: a failed setup step should stop it")]
 
@@ -260,15 +263,36 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let only: Option<String> = std::env::args().nth(1);
+    let mut only: Option<String> = None;
+    let mut latencies = vec![Duration::from_secs(1), Duration::from_secs(3)];
+    let mut data_hours: Option<f64> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| -> anyhow::Result<f64> {
+            let v = args.next().ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?;
+            v.parse().map_err(|_| anyhow::anyhow!("{name}: {v:?} is not a number"))
+        };
+        match arg.as_str() {
+            "--latency" => latencies = vec![Duration::from_secs_f64(value("--latency")?)],
+            "--data-hours" => data_hours = Some(value("--data-hours")?),
+            _ if arg.starts_with("--") => anyhow::bail!("unknown option {arg}"),
+            _ => only = Some(arg),
+        }
+    }
     let now = Utc::now().duration_trunc(TimeDelta::minutes(1))?;
     println!("fake Graph: 5 requests / 10 s / tenant, 1,000 rows/page, fixed latency; ceiling 500 rows/s\n");
     println!(
         "| shape | latency | collector | rows | runs | seconds | rows/s | % of ceiling | requests | rows/request | 429s caused |"
     );
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for shape in shapes().iter().filter(|s| only.as_deref().is_none_or(|o| o == s.name)) {
-        for latency in [Duration::from_secs(1), Duration::from_secs(3)] {
+    for mut shape in shapes().into_iter().filter(|s| only.as_deref().is_none_or(|o| o == s.name)) {
+        if let Some(hours) = data_hours.filter(|_| shape.name.starts_with("spread")) {
+            anyhow::ensure!(hours > 0.1 && hours < 30.0, "--data-hours must lie inside the 30-hour lookback");
+            shape.from = TimeDelta::seconds((hours * 3600.0) as i64);
+            eprintln!("  {}: records from {hours} hours back", shape.name);
+        }
+        let shape = &shape;
+        for latency in latencies.iter().copied() {
             // Each against its own fake: they share nothing but the machine.
             let (ours, theirs) = tokio::join!(auditlake(shape, latency, now), sequential(shape, latency, now));
             let (ours, theirs) = (ours?, theirs?);

@@ -79,7 +79,15 @@ pub struct Records<R> {
     line_records: Option<bool>,
     /// A read error, reported once the records before it are handed out.
     failed: Option<std::io::Error>,
+    /// The longest record text accepted ([`MAX_RECORD_BYTES`]).
+    max_record: usize,
 }
+
+/// The longest record the splitter keeps. A Graph record is a few KB (the largest published
+/// sign-in is under 20 KB); a record that runs on for 64 MiB is a file whose closing brace is
+/// missing or that is not Graph JSON at all, and keeping it would hold the rest of the file in
+/// memory. The import stops there and names the line the record starts on.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
 /// Bytes read from the input at a time.
 const CHUNK: usize = 1 << 20;
@@ -123,6 +131,7 @@ impl<R: Read> Records<R> {
             expect_key: false,
             line_records: None,
             failed: None,
+            max_record: MAX_RECORD_BYTES,
         }
     }
 
@@ -202,6 +211,21 @@ impl<R: Read> Records<R> {
     /// off: it becomes a record of its own, which the mapping rejects).
     fn refill(&mut self) -> bool {
         self.copy_record();
+        if let Some((_, line, start)) = self.record
+            && self.out.len() - start > self.max_record
+        {
+            self.failed = Some(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "line {line}: a record starts here and runs on for more than {} MiB (a Graph record is a few KB): \
+                     a closing brace is missing, or the file is not Graph JSON",
+                    self.max_record >> 20
+                ),
+            ));
+            self.record = None;
+            self.done = true;
+            return false;
+        }
         loop {
             if self.done {
                 if let Some((_, line, start)) = self.record.take() {
@@ -251,8 +275,8 @@ impl<R: Read> Records<R> {
 
     /// The record whose text ends `out` starts on `line`.
     fn push_record(&mut self, line: u64) {
-        // Offsets are 32-bit (a string array's): a chunk is cut long before; a single record
-        // of 2 GiB is not a sign-in.
+        // Offsets are 32-bit (a string array's): a chunk is cut once it holds `bytes`, and a
+        // record longer than `max_record` stops the split, so the end stays far below 2 GiB.
         self.ends.push(i32::try_from(self.out.len()).unwrap_or(i32::MAX));
         self.lines.push(line);
     }
@@ -496,5 +520,21 @@ mod tests {
         let records = split(&text);
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].0, big);
+    }
+
+    #[test]
+    fn a_record_that_never_ends_stops_the_split_and_names_its_line() {
+        // A bare array whose second record loses its closing brace: everything after it would
+        // be one record.
+        let text = format!("[{{\"id\":\"a\"}},\n{{\"id\":\"b\",\"pad\":[\n{}", "1,\n".repeat(CHUNK));
+        let mut split = Records::new(text.as_bytes());
+        split.max_record = 1 << 20;
+        let first = split.next_chunk(10, 1 << 20).unwrap().unwrap();
+        assert_eq!(first.texts.value(0), "{\"id\":\"a\"}");
+        assert_eq!(first.texts.len(), 1);
+        let error = split.next_chunk(10, 1 << 20).unwrap().unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+        assert!(error.to_string().starts_with("line 2: a record starts here and runs on for more than 1 MiB"), "{error}");
+        assert!(split.next_chunk(10, 1 << 20).is_none());
     }
 }

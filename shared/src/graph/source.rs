@@ -157,59 +157,66 @@ impl GraphSource {
     /// The pages of one query, from its first page or from `resume` (a nextLink the previous run
     /// stopped at), following nextLinks; restarts from the first page when a nextLink's skip
     /// token keeps failing or has expired (safe: ids are deduplicated), counting restarts in
-    /// `restarts`. It stops following nextLinks after a page whose last record is older than
-    /// `stop_before` (milliseconds; records come newest first): the query was split and the
-    /// rest belongs to the query that took its older part. It ends without an error when
-    /// `stop` is set before its next request goes out.
-    #[allow(clippy::too_many_arguments)]
+    /// `paging.restarts`. See [`QueryPaging`] for when it stops following nextLinks.
     fn pages(
-        client: Arc<GraphClient>,
-        tenant: String,
+        paging: QueryPaging,
         first: String,
         resume: Option<String>,
-        context: Option<String>,
-        time_property: &'static str,
-        stop_before: Arc<AtomicI64>,
-        stop: StopSending,
-        restarts: Arc<AtomicU64>,
     ) -> BoxStream<'static, Result<(Option<String>, Page), GraphError>> {
         struct State {
+            paging: QueryPaging,
             next: Option<String>,
             first: String,
             restarts: u32,
         }
-        let state = State { next: Some(resume.unwrap_or_else(|| first.clone())), first, restarts: 0 };
-        futures::stream::unfold(state, move |mut s| {
-            let (client, tenant, context, restarts) = (client.clone(), tenant.clone(), context.clone(), restarts.clone());
-            let (stop_before, mut stop) = (stop_before.clone(), stop.clone());
-            async move {
-                loop {
-                    let url = s.next.take()?;
-                    match client.get_page(&tenant, &url, &mut stop).await {
-                        Ok(None) => return None,
-                        Ok(Some(page)) => {
-                            let last = page.records.iter().rev().find_map(|r| record_key(r.get(), time_property));
-                            let passed = last.is_some_and(|(_, t)| t.timestamp_millis() < stop_before.load(Ordering::Relaxed));
-                            s.next = page.next_link.clone().filter(|_| !passed);
-                            return Some((Ok((context, page)), s));
-                        }
-                        Err(GraphError::InvalidSkipToken { .. }) if s.restarts < MAX_QUERY_RESTARTS => {
-                            s.restarts += 1;
-                            restarts.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(
-                                tenant = %tenant,
-                                restarts = s.restarts,
-                                "skip token keeps failing; restarting the query from its first page"
-                            );
-                            s.next = Some(s.first.clone());
-                        }
-                        Err(e) => return Some((Err(e), s)),
+        let state = State { next: Some(resume.unwrap_or_else(|| first.clone())), first, restarts: 0, paging };
+        futures::stream::unfold(state, |mut s| async move {
+            loop {
+                let url = s.next.take()?;
+                let q = &mut s.paging;
+                match q.client.get_page(&q.tenant, &url, &mut q.stop).await {
+                    Ok(None) => return None,
+                    Ok(Some(page)) => {
+                        let last = page.records.iter().rev().find_map(|r| record_key(r.get(), q.time_property));
+                        let passed = last.is_some_and(|(_, t)| t.timestamp_millis() < q.stop_before.load(Ordering::Relaxed));
+                        s.next = page.next_link.clone().filter(|_| !passed);
+                        let context = q.context.clone();
+                        return Some((Ok((context, page)), s));
                     }
+                    Err(GraphError::InvalidSkipToken { .. }) if s.restarts < MAX_QUERY_RESTARTS => {
+                        s.restarts += 1;
+                        q.restarts.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            tenant = %q.tenant,
+                            restarts = s.restarts,
+                            "skip token keeps failing; restarting the query from its first page"
+                        );
+                        s.next = Some(s.first.clone());
+                    }
+                    Err(e) => return Some((Err(e), s)),
                 }
             }
         })
         .boxed()
     }
+}
+
+/// What the page stream of one query ([`GraphSource::pages`]) works with.
+struct QueryPaging {
+    client: Arc<GraphClient>,
+    tenant: String,
+    /// The lane's context value (the sign-in event type), handed out with every page.
+    context: Option<String>,
+    /// The table's time property, read from a page's last record.
+    time_property: &'static str,
+    /// Milliseconds: after a page whose last record is older than this, no more nextLinks
+    /// (records come newest first): the query was split and the rest belongs to the query
+    /// that took its older part.
+    stop_before: Arc<AtomicI64>,
+    /// Set: the stream ends without an error before its next request goes out.
+    stop: StopSending,
+    /// The pull's count of query restarts.
+    restarts: Arc<AtomicU64>,
 }
 
 /// Runs `events` in a task of its own, one page ahead of the consumer: a query's next request
@@ -557,9 +564,16 @@ impl GraphSource {
         let (url, context) = self.query(slice.lane, slice.from, slice.to);
         let id = slice.id;
         let mut last = tokio::time::Instant::now();
-        let time_property = self.kind.graph_table().time_property;
-        let client = self.client.clone();
-        Self::pages(client, tenant.to_string(), url, slice.resume_link, context, time_property, stop_before, stop, restarts)
+        let paging = QueryPaging {
+            client: self.client.clone(),
+            tenant: tenant.to_string(),
+            context,
+            time_property: self.kind.graph_table().time_property,
+            stop_before,
+            stop,
+            restarts,
+        };
+        Self::pages(paging, url, slice.resume_link)
             .map(move |page| {
                 let now = tokio::time::Instant::now();
                 let elapsed = now - std::mem::replace(&mut last, now);
