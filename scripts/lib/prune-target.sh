@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # prune-target.sh DIR: removes all but the newest two builds of each test binary and build
-# output in DIR/debug/deps (Cargo names them `<crate>-<16 hex>`), so a target directory reused
-# by CI runs does not grow by hundreds of MB with every change of a workspace crate. Cargo
+# output in DIR/debug/deps (Cargo names them `<crate>-<16 hex>`, the hash covering dependencies,
+# features and compiler, not the source), so a target directory reused by CI runs does not grow
+# by hundreds of MB with every dependency or toolchain change. Cargo
 # rebuilds whatever a later run still needs, so pruning too much costs time, never a wrong
 # result. Written here because Cargo's own cache cleaning (`-Zgc`) covers only the
 # download cache, and cargo-sweep would be one more tool to install.
