@@ -3,8 +3,8 @@
 # sign-ins (newline-delimited JSON, the JSON → Parquet bench's generator) beside pyarrow
 # (read_json + write_table) and DuckDB (read_json → COPY … FORMAT parquet) on the same file,
 # in the same run. auditlake runs with 1 and 2 workers and with 1 worker pinned to one core
-# (rows/s must grow with cores) into an empty local lake each time. Peak RSS and CPU seconds (user + system, all threads) come from
-# /usr/bin/time; rows/s is rows over wall time.
+# (rows/s must grow with cores) into an empty local lake each time. Peak RSS and CPU seconds
+# (user + system, all threads) come from /usr/bin/time; rows/s is rows over wall time.
 #
 # Usage: scripts/bench-import.sh [ROWS...]   (default: 250000 1000000; the largest input is
 # generated once into $BENCH_DIR, ~2.2 GB for 1M rows)
@@ -38,12 +38,13 @@ for n in "${sizes[@]}"; do
   mb=$(( $(stat -L -c %s "$file") / 1048576 ))
   for tool in "auditlake import, 1 worker" "auditlake import, 2 workers" "auditlake import, 1 worker on 1 core" pyarrow duckdb; do
     rm -rf "$work/out" && mkdir -p "$work/out"
+    import=("$auditlake" import entra_signins "$file" --tenant "$tenant" --lake "$work/out")
     case "$tool" in
-      "auditlake import, 1 worker") cmd=("$auditlake" import entra_signins "$file" --tenant "$tenant" --lake "$work/out" --workers 1) ;;
-      "auditlake import, 2 workers") cmd=("$auditlake" import entra_signins "$file" --tenant "$tenant" --lake "$work/out" --workers 2) ;;
+      "auditlake import, 1 worker") cmd=("${import[@]}" --workers 1) ;;
+      "auditlake import, 2 workers") cmd=("${import[@]}" --workers 2) ;;
       # One mapping worker still leaves the writer and the reader threads a second core: pinned
       # to one core, the import shows what a second core adds.
-      "auditlake import, 1 worker on 1 core") cmd=(taskset -c 0 "$auditlake" import entra_signins "$file" --tenant "$tenant" --lake "$work/out" --workers 1) ;;
+      "auditlake import, 1 worker on 1 core") cmd=(taskset -c 0 "${import[@]}" --workers 1) ;;
       pyarrow) cmd=(python3 scripts/checks/pyarrow_json_to_parquet.py "$file" "$work/out/out.parquet") ;;
       duckdb) cmd=(python3 scripts/checks/duckdb_json_to_parquet.py "$file" "$work/out/out.parquet") ;;
     esac

@@ -287,8 +287,13 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for mut shape in shapes().into_iter().filter(|s| only.as_deref().is_none_or(|o| o == s.name)) {
         if let Some(hours) = data_hours.filter(|_| shape.name.starts_with("spread")) {
-            anyhow::ensure!(hours > 0.1 && hours < 30.0, "--data-hours must lie inside the 30-hour lookback");
-            shape.from = TimeDelta::seconds((hours * 3600.0) as i64);
+            let from = TimeDelta::seconds((hours * 3600.0) as i64);
+            anyhow::ensure!(
+                hours > 0.1 && from < shape.lookback,
+                "--data-hours must lie inside the {}-hour lookback",
+                shape.lookback.num_hours()
+            );
+            shape.from = from;
             eprintln!("  {}: records from {hours} hours back", shape.name);
         }
         let shape = &shape;

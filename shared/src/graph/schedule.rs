@@ -488,8 +488,7 @@ impl Schedule {
         if density <= 0.0 || density * hours(r.to - from) / page_rows <= TARGET_PAGES {
             return;
         }
-        let m = TimeDelta::milliseconds((reached - from_hours(page_rows / density) - from).num_milliseconds().max(1));
-        let m = from + m;
+        let m = cut_after(from, reached - from_hours(page_rows / density));
         if m >= reached {
             return;
         }
@@ -555,8 +554,7 @@ impl Schedule {
         // elsewhere, and the split costs what a cut at any point costs.
         let keep = (left / 2.0).round().max(1.0);
         let span = hours(reached - from) / left;
-        let m = reached - from_hours(span * (keep - SPLIT_PAGE_MARGIN));
-        let m = from + TimeDelta::milliseconds((m - from).num_milliseconds().max(1));
+        let m = cut_after(from, reached - from_hours(span * (keep - SPLIT_PAGE_MARGIN)));
         if m <= from || m >= reached {
             return None;
         }
@@ -749,6 +747,13 @@ fn hours(d: TimeDelta) -> f64 {
 fn from_hours(h: f64) -> TimeDelta {
     // Bounded: callers clamp the result to [MIN_SLICE, MAX_SLICE].
     TimeDelta::milliseconds((h.min(24.0 * 365.0) * 3_600_000.0) as i64)
+}
+
+/// The new start of a running query that is split or narrowed at `t`: in whole milliseconds
+/// (the lake keeps times to the millisecond, see `next_slice`) and at least one after its
+/// start `from`.
+fn cut_after(from: DateTime<Utc>, t: DateTime<Utc>) -> DateTime<Utc> {
+    from + TimeDelta::milliseconds((t - from).num_milliseconds().max(1))
 }
 
 fn pages_for(rows_per_hour: f64, length: TimeDelta, page_rows: f64) -> f64 {
