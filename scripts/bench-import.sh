@@ -15,7 +15,10 @@ source scripts/lib/moto.sh
 ensure_venv
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auditlake/target}"
-cargo build --release --locked -p auditlake-cli
+# The CLI and the input's generator in one build: built apart, the two package selections
+# unify dependency features differently and the second build recompiles tokio and everything
+# above it (~20 min on two cores).
+cargo build --release --locked -p auditlake-cli -p auditlake-core --bins --example bench_graph_parquet
 auditlake="$CARGO_TARGET_DIR/release/auditlake"
 
 work="${BENCH_DIR:-$(mktemp -d -t auditlake-bench.XXXXXX)}"
@@ -25,7 +28,6 @@ largest="${sizes[-1]}"
 input="$work/signins-$largest.ndjson"
 if [ ! -f "$input" ]; then
   # The JSON → Parquet bench's generator; the input is the same whatever build made it.
-  cargo build --release --locked -p auditlake-core --example bench_graph_parquet
   "$CARGO_TARGET_DIR/release/examples/bench_graph_parquet" generate "$input" "$largest"
 fi
 tenant=11111111-1111-1111-1111-111111111111

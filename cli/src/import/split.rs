@@ -19,6 +19,7 @@
 //! mapping keeps as the `raw` column without copying it.
 
 use std::io::Read;
+use std::sync::{Arc, Mutex, Weak};
 
 use arrow_array::StringArray;
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
@@ -81,6 +82,8 @@ pub struct Records<R> {
     failed: Option<std::io::Error>,
     /// The longest record text accepted ([`MAX_RECORD_BYTES`]).
     max_record: usize,
+    /// Where `out` comes from, and where a chunk's text goes back once nothing uses it.
+    pool: ChunkPool,
 }
 
 /// The longest record the splitter keeps. A Graph record is a few KB (Microsoft's published
@@ -133,13 +136,17 @@ impl<R: Read> Records<R> {
             line_records: None,
             failed: None,
             max_record: MAX_RECORD_BYTES,
+            pool: ChunkPool::default(),
         }
     }
 
     /// The next records, at least one unless the input is done: up to `records` of them, or
     /// fewer once their texts reach `bytes`.
     pub fn next_chunk(&mut self, records: usize, bytes: usize) -> Option<std::io::Result<RecordChunk>> {
-        self.out.reserve(bytes.min(CHUNK * 16));
+        if self.out.capacity() == 0 {
+            self.out = self.pool.take();
+        }
+        self.out.reserve(bytes.min(CHUNK * 16).saturating_sub(self.out.len()));
         loop {
             let finished = self.ends.last().map_or(0, |&end| end as usize);
             if self.ends.len() >= records.max(1) || finished >= bytes || self.failed.is_some() || !self.step() {
@@ -152,15 +159,13 @@ impl<R: Read> Records<R> {
         let (mut out, ends, lines) =
             (std::mem::take(&mut self.out), std::mem::take(&mut self.ends), std::mem::take(&mut self.lines));
         // A record still open is carried over into the next chunk's buffer.
-        let carried = self.record.as_mut().map(|(_, _, start)| {
+        if let Some((_, _, start)) = self.record.as_mut() {
             let from = std::mem::replace(start, 0);
-            out[from..].to_vec()
-        });
-        out.truncate(*ends.last().expect("not empty") as usize);
-        if let Some(carried) = carried {
-            self.out = carried;
+            self.out = self.pool.take();
+            self.out.extend_from_slice(&out[from..]);
         }
-        Some(chunk(out, ends, lines))
+        out.truncate(*ends.last().expect("not empty") as usize);
+        Some(chunk(self.pool.share(out), ends, lines))
     }
 
     /// Scans what the input holds next, up to a finished record or a chunk of input; `false`
@@ -392,9 +397,8 @@ impl<R: Read> Records<R> {
 
 /// The string array of a chunk's records; the first record that is not UTF-8 fails the chunk
 /// with its line.
-fn chunk(out: Vec<u8>, ends: Vec<i32>, lines: Vec<u64>) -> std::io::Result<RecordChunk> {
+fn chunk(values: Buffer, ends: Vec<i32>, lines: Vec<u64>) -> std::io::Result<RecordChunk> {
     let offsets = OffsetBuffer::new(ScalarBuffer::from(std::iter::once(0).chain(ends.iter().copied()).collect::<Vec<i32>>()));
-    let values = Buffer::from_vec(out);
     match StringArray::try_new(offsets, values.clone(), None) {
         Ok(texts) => Ok(RecordChunk { texts, lines }),
         Err(_) => {
@@ -410,10 +414,94 @@ fn chunk(out: Vec<u8>, ends: Vec<i32>, lines: Vec<u64>) -> std::io::Result<Recor
     }
 }
 
+/// The chunk texts' buffers, used again once the last array holding one is dropped (after
+/// the Parquet writer encoded it, or wherever the chunk ends up).
+///
+/// An import moves its whole file through these buffers, ~2 GB per million sign-ins: freed
+/// and allocated afresh, every one of their pages was a page fault (a buffer of 8 MiB is
+/// jemalloc's "oversize" class, handed back to the system at once). Taken from the pool, they
+/// stay mapped: half the import's page faults and about a second of system time per million
+/// sign-ins go, at the same peak memory (docs/BENCHMARKS.md, "Chunk buffers used again"). The pool
+/// keeps at most [`ChunkPool::KEEP`] idle buffers, so it never holds more than the most chunks
+/// ever in flight at once (channels and workers bound those) — memory the import used anyway.
+///
+/// Arrow frees a buffer through the owner it was made from: `bytes::Bytes::from_owner` calls
+/// [`PooledText`]'s `Drop` when the last array using the text goes, with no unsafe code here.
+#[derive(Clone, Default)]
+struct ChunkPool {
+    idle: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl std::fmt::Debug for ChunkPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        f.debug_struct("ChunkPool").field("idle", &idle).finish()
+    }
+}
+
+impl ChunkPool {
+    /// Idle buffers kept; more than the chunks an import has in flight (reader channel,
+    /// mapping workers, writer and encoder queues), so that none is freed in steady state.
+    const KEEP: usize = 16;
+
+    /// An empty buffer, with the capacity of an earlier chunk's when one is idle.
+    fn take(&self) -> Vec<u8> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
+    }
+
+    /// `text` as an Arrow buffer that comes back to the pool when dropped.
+    fn share(&self, text: Vec<u8>) -> Buffer {
+        Buffer::from(bytes::Bytes::from_owner(PooledText { text, pool: Arc::downgrade(&self.idle) }))
+    }
+}
+
+/// A chunk's text lent to Arrow; back to its pool (cleared) when the last user drops it.
+struct PooledText {
+    text: Vec<u8>,
+    pool: Weak<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for PooledText {
+    fn as_ref(&self) -> &[u8] {
+        &self.text
+    }
+}
+
+impl Drop for PooledText {
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.upgrade() else { return };
+        let mut idle = pool.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < ChunkPool::KEEP {
+            let mut text = std::mem::take(&mut self.text);
+            text.clear();
+            idle.push(text);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow_array::Array;
+
+    #[test]
+    fn chunk_texts_go_back_to_the_pool_once_dropped() {
+        let input: String = (0..30).map(|i| format!("{{\"id\":\"{i}\"}}\n")).collect();
+        let mut split = Records::new(input.as_bytes());
+        let first = split.next_chunk(10, 1 << 20).unwrap().unwrap();
+        let second = split.next_chunk(10, 1 << 20).unwrap().unwrap();
+        let first_text = first.texts.values().as_ptr();
+        assert_ne!(first_text, second.texts.values().as_ptr(), "a chunk in use is not lent again");
+        drop(first);
+        let third = split.next_chunk(10, 1 << 20).unwrap().unwrap();
+        assert_eq!(third.texts.values().as_ptr(), first_text, "the dropped chunk's buffer is used again");
+        assert_eq!(third.texts.value(0), r#"{"id":"20"}"#);
+        assert_eq!(third.texts.value(9), r#"{"id":"29"}"#);
+        assert_eq!(second.texts.value(0), r#"{"id":"10"}"#, "the chunk still in use is untouched");
+        drop((second, third));
+        assert_eq!(split.pool.idle.lock().unwrap().len(), 2);
+        assert!(split.next_chunk(10, 1 << 20).is_none());
+    }
 
     /// Every record of `reader`, read `records` or `bytes` at a time.
     fn chunks(reader: impl Read, records: usize, bytes: usize) -> Vec<(String, u64)> {
