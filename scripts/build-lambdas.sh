@@ -20,7 +20,9 @@ export PATH="$venv/bin:$PATH"
 
 arch_flag=--arm64
 arch=arm64
-if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+# Captured first, not piped: with pipefail, `grep -q` leaving at its first match can fail the
+# writer with SIGPIPE.
+if ! grep -qx aarch64-unknown-linux-gnu <<<"$(rustup target list --installed 2>/dev/null)"; then
   if ! rustup target add aarch64-unknown-linux-gnu; then
     echo "warning: the aarch64 Rust target is unavailable; building x86_64 Lambdas instead" >&2
     arch_flag=--x86-64

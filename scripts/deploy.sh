@@ -261,7 +261,9 @@ template_params="$(awk '
 ' "$template")"
 i=0
 while [ "$i" -lt "${#param_keys[@]}" ]; do
-  if ! printf '%s\n' "$template_params" | grep -qx "${param_keys[$i]}"; then
+  # A here-string, not a pipe: with pipefail, `grep -q` leaving at its first match can fail
+  # the writer with SIGPIPE and so the test (seen in CI: a declared name reported unknown).
+  if ! grep -qx -- "${param_keys[$i]}" <<<"$template_params"; then
     die "unknown template parameter '${param_keys[$i]}'; infra/template.yaml has: $(printf '%s' "$template_params" | tr '\n' ' ')"
   fi
   i=$((i + 1))
