@@ -174,7 +174,7 @@ add_param_assignment() {
     \"*\") value="${value#\"}" value="${value%\"}" ;;
     \'*\') value="${value#\'}" value="${value%\'}" ;;
   esac
-  if ! printf '%s' "$key" | grep -Eq '^[A-Za-z][A-Za-z0-9]*$'; then
+  if ! grep -Eq '^[A-Za-z][A-Za-z0-9]*$' <<<"$key"; then
     die "$where: '$key' is not a template parameter name"
   fi
   set_param "$key" "$value"

@@ -175,7 +175,7 @@ if [ -z "$client_id" ] && [ -t 0 ]; then
   read -r -p "Application (client) id: " client_id
 fi
 [ -n "$client_id" ] || die "pass --client-id APP_ID (the app registration's Application (client) id)"
-if ! printf '%s' "$client_id" | grep -Eq '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$'; then
+if ! grep -Eq '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$' <<<"$client_id"; then
   die "--client-id '$client_id' is not a GUID (the app registration's Application (client) id)"
 fi
 
