@@ -261,8 +261,8 @@ template_params="$(awk '
 ' "$template")"
 i=0
 while [ "$i" -lt "${#param_keys[@]}" ]; do
-  # A here-string, not a pipe: with pipefail, `grep -q` leaving at its first match can fail
-  # the writer with SIGPIPE and so the test (seen in CI: a declared name reported unknown).
+  # A here-string, not a pipe: with pipefail, `grep -q` leaving at its first match can kill
+  # the writer with SIGPIPE, and a declared name was then reported unknown (seen in CI).
   if ! grep -qx -- "${param_keys[$i]}" <<<"$template_params"; then
     die "unknown template parameter '${param_keys[$i]}'; infra/template.yaml has: $(printf '%s' "$template_params" | tr '\n' ' ')"
   fi
