@@ -2,7 +2,8 @@
 # Import benchmark of docs/BENCHMARKS.md: `auditlake import entra_signins` of generated
 # sign-ins (newline-delimited JSON, the JSON → Parquet bench's generator) beside pyarrow
 # (read_json + write_table) and DuckDB (read_json → COPY … FORMAT parquet) on the same file,
-# in the same run. auditlake runs with 1 and 2 workers and with 1 worker pinned to one core
+# in the same run; DuckDB also with each record's text kept in a `raw` column, as the import
+# keeps it (the same work). auditlake runs with 1 and 2 workers and with 1 worker pinned to one core
 # (rows/s must grow with cores) into an empty local lake each time. Peak RSS and CPU seconds
 # (user + system, all threads) come from /usr/bin/time; rows/s is rows over wall time.
 #
@@ -38,7 +39,7 @@ for n in "${sizes[@]}"; do
   file="$work/signins-$n.ndjson"
   [ -f "$file" ] || head -n "$n" "$input" >"$file"
   mb=$(( $(stat -L -c %s "$file") / 1048576 ))
-  for tool in "auditlake import, 1 worker" "auditlake import, 2 workers" "auditlake import, 1 worker on 1 core" pyarrow duckdb; do
+  for tool in "auditlake import, 1 worker" "auditlake import, 2 workers" "auditlake import, 1 worker on 1 core" pyarrow duckdb "duckdb + raw"; do
     rm -rf "$work/out" && mkdir -p "$work/out"
     import=("$auditlake" import entra_signins "$file" --tenant "$tenant" --lake "$work/out")
     case "$tool" in
@@ -49,6 +50,8 @@ for n in "${sizes[@]}"; do
       "auditlake import, 1 worker on 1 core") cmd=(taskset -c 0 "${import[@]}" --workers 1) ;;
       pyarrow) cmd=(python3 scripts/checks/pyarrow_json_to_parquet.py "$file" "$work/out/out.parquet") ;;
       duckdb) cmd=(python3 scripts/checks/duckdb_json_to_parquet.py "$file" "$work/out/out.parquet") ;;
+      # The same work as the import's: the columns and each record's own text.
+      "duckdb + raw") cmd=(python3 scripts/checks/duckdb_json_to_parquet.py "$file" "$work/out/out.parquet" --with-raw) ;;
     esac
     start=$(date +%s.%N)
     /usr/bin/time -f "%M %U %S" -o "$work/usage" "${cmd[@]}" >"$work/result" 2>"$work/stderr" ||
