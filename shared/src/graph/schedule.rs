@@ -10,17 +10,22 @@
 //!   or remembered from the previous run) makes each slice about [`TARGET_PAGES`] pages: dense
 //!   hours get short slices, quiet days one long one, so few requests go to short last pages
 //!   or empty hours. A lane without a measurement starts as one query over its whole window
-//!   (or, when it must be cut for concurrency, over parts of at most a day); if its pages show
-//!   more than [`TARGET_PAGES`], the query is *narrowed* to the pages it has asked for and the
-//!   rest of the lane is cut into slices at the density they showed ([`Schedule::page`]). So a
-//!   quiet lane costs one query whatever its window, and a dense one runs in short slices. A
-//!   slice that would leave a tail under a quarter of itself takes the tail too.
+//!   — a lone lane, which must become two queries when pages are slow, too, when its window
+//!   is at most two days: it is then split on its own page boundaries once its first page
+//!   shows the density (below), where a blind cut would cost a short page more; only a longer
+//!   window is cut blind into parts of at most a day. If its pages show more than
+//!   [`TARGET_PAGES`] per query it is to run as, the query is *narrowed* to the pages it has
+//!   asked for and the rest of the lane is cut into slices at the density they showed
+//!   ([`Schedule::page`]). So a quiet lane costs one query whatever its window, and a dense
+//!   one runs in short slices. A slice that would leave a tail under a quarter of itself
+//!   takes the tail too.
 //! - **Queries side by side.** Up to `max_in_flight` slices run at once, across lanes and within
 //!   a lane (a lane's backlog is split so that at least [`MIN_QUERIES_IN_FLIGHT`] queries run
 //!   together), so slow pages overlap and the pacer, not the latency, sets the pace.
 //! - **A lone long query is split while it runs.** When fewer queries run than keep the pacing
-//!   budget busy at Graph's observed latency and nothing else is left to start (a first run's
-//!   blind part that turned out to hold most of the data, the last lane of a catch-up), the
+//!   budget busy at Graph's observed latency and nothing else is left to start (a lone lane's
+//!   first query, a part that turned out to hold most of the data, the last lane of a
+//!   catch-up), the
 //!   running query with the most pages still to read is split: Graph returns records newest
 //!   first, so a query that has reached time `t` has `[from, t)` still to read; a new query
 //!   takes the older half `[from, m)` and the running one stops following its nextLinks once
@@ -64,7 +69,8 @@ pub const PAGE_ROWS: f64 = 1000.0;
 pub const MIN_QUERIES_IN_FLIGHT: usize = 2;
 /// The longest blind part of a lane that must be cut into several for concurrency (only the
 /// lane's newest part can be narrowed once its pages show its density, see
-/// [`Schedule::page`]); a lane that runs as one query starts with its whole window.
+/// [`Schedule::page`]); a lane that runs as one query, or whose window is at most this long
+/// per query it needs, starts with its whole window (see `probe_length`).
 const MAX_PROBE: TimeDelta = TimeDelta::days(1);
 const MIN_SLICE: TimeDelta = TimeDelta::minutes(1);
 const MAX_SLICE: TimeDelta = TimeDelta::days(7);
@@ -259,7 +265,7 @@ impl Schedule {
                 key: l.key,
                 done: l.start.min(end),
                 next_start: l.start.min(end),
-                probe: ((end - l.start) / split).clamp(MIN_SLICE, if split == 1 { MAX_SLICE } else { MAX_PROBE }),
+                probe: probe_length(end - l.start, split),
                 gap: None,
                 rows_per_hour: l.rows_per_hour.filter(|r| r.is_finite() && *r >= 0.0),
                 max_slice: l.max_slice.map(|m| m.max(MIN_SLICE)),
@@ -464,7 +470,7 @@ impl Schedule {
     }
 
     /// A blind query (its lane's density was unknown) whose pages show it holds more than
-    /// [`TARGET_PAGES`] is narrowed to what it has read and the page already on its way: it
+    /// [`TARGET_PAGES`] per query it is to run as (two for a lone lane) is narrowed to what it has read and the page already on its way: it
     /// stops following nextLinks there, and the rest of its range goes back to the lane, to be
     /// cut into slices sized to the density its pages showed. So a lane can start as one
     /// query over its whole window — a quiet lane then costs one query, however long the
@@ -472,6 +478,9 @@ impl Schedule {
     /// Only the lane's newest query is narrowed (the lane keeps one range to plan).
     fn narrow(&mut self, id: SliceId, lane: usize, from: DateTime<Utc>) {
         let page_rows = self.page_rows();
+        // A lone lane's query is to be split into `share` queries (see `probe_length`), each
+        // of which may hold TARGET_PAGES.
+        let share = MIN_QUERIES_IN_FLIGHT.div_ceil(self.lanes.len().max(1)) as f64;
         let l = &mut self.lanes[lane];
         if l.gap.is_some() {
             return;
@@ -485,7 +494,7 @@ impl Schedule {
         if r.expected_pages.is_some() || r.to != l.next_start {
             return;
         }
-        if density <= 0.0 || density * hours(r.to - from) / page_rows <= TARGET_PAGES {
+        if density <= 0.0 || density * hours(r.to - from) / page_rows <= TARGET_PAGES * share {
             return;
         }
         let m = cut_after(from, reached - from_hours(page_rows / density));
@@ -740,6 +749,18 @@ fn smoothed(before: Option<Duration>, now: Duration) -> Duration {
     before.map_or(now, |t| t.mul_f64(0.8) + now.mul_f64(0.2))
 }
 
+/// How long the blind queries of a lane of unknown density are, over a `window` to be read as
+/// `split` queries at once. A lane that needs no cutting takes its whole window (up to
+/// [`MAX_SLICE`]). One that does is still started as *one* query when its window is at most
+/// `split` parts of [`MAX_PROBE`]: once its first page shows the density and Graph's latency,
+/// [`Schedule::split`] cuts it on one of its own page boundaries, where a blind cut would fall
+/// anywhere in a page and cost a short page more. Only a longer window is cut blind, into
+/// parts of at most a day, so that the rows of a dense tenant still land in few days at once.
+fn probe_length(window: TimeDelta, split: i32) -> TimeDelta {
+    let length = if split <= 1 || window <= MAX_PROBE * split { window.min(MAX_SLICE) } else { (window / split).min(MAX_PROBE) };
+    length.max(MIN_SLICE)
+}
+
 fn hours(d: TimeDelta) -> f64 {
     d.num_milliseconds() as f64 / 3_600_000.0
 }
@@ -780,17 +801,25 @@ mod tests {
 
     #[test]
     fn an_unknown_lane_is_cut_into_parts_then_sized_to_its_density() {
-        // One lane, 30 hours: two parts of 15 hours run side by side.
+        // One lane, 30 hours: one query over the whole window, which is split on its own page
+        // boundaries once its pages show the density (see the lone-query test below).
         let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", None), t("2026-11-02T06:00:00Z"), 5);
         let parts: Vec<Slice> = std::iter::from_fn(|| s.next_slice(None)).collect();
-        assert_eq!(parts.len(), 2);
-        assert!(parts.iter().all(|p| p.to - p.from == TimeDelta::hours(15)), "{parts:?}");
-        assert_eq!(parts[1].to, t("2026-11-02T06:00:00Z"));
+        assert_eq!(parts.len(), 1);
+        assert_eq!((parts[0].from, parts[0].to), (t("2026-11-01T00:00:00Z"), t("2026-11-02T06:00:00Z")));
         s.page(parts[0].id, seen(1000, None, Some("next"), Duration::from_secs(1)));
         s.page(parts[0].id, seen(200, None, None, Duration::from_secs(1)));
         s.complete(parts[0].id);
-        assert_eq!(s.cursor(), t("2026-11-01T15:00:00Z"));
-        assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 80.0).abs() < 1e-9);
+        assert_eq!(s.cursor(), t("2026-11-02T06:00:00Z"));
+        assert!((s.lanes()["lane0"].rows_per_hour.unwrap() - 40.0).abs() < 1e-9);
+
+        // One lane, three days: cut blind into parts of a day, two side by side (a slice starts
+        // only on the lowest day or the next).
+        let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", None), t("2026-11-04T00:00:00Z"), 5);
+        let parts: Vec<Slice> = std::iter::from_fn(|| s.next_slice(None)).collect();
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert!(parts.iter().all(|p| p.to - p.from == TimeDelta::days(1)), "{parts:?}");
+        assert_eq!(parts[0].from, t("2026-11-01T00:00:00Z"));
 
         // Four lanes of three days: enough queries without cutting a lane, so each starts as
         // one blind query over its whole window.
@@ -1038,34 +1067,51 @@ mod tests {
 
     #[test]
     fn a_lone_long_query_is_split_and_the_halves_complete_the_window() {
-        // A first run: 30 blind hours in two parts. The older part is done after one page.
-        let end = t("2026-11-02T06:00:00Z");
+        // A first run of a lone lane: one query over its 30 blind hours.
+        let (start, end) = (t("2026-11-01T00:00:00Z"), t("2026-11-02T06:00:00Z"));
         let mut s = Schedule::new(lanes(1, "2026-11-01T00:00:00Z", None), end, 5);
-        let (older, newer) = (s.next_slice(None).unwrap(), s.next_slice(None).unwrap());
-        s.page(older.id, seen(300, times(older.to, older.from), None, Duration::from_secs(3)));
-        s.complete(older.id);
-        // Two queries are not running, but nothing has been read of the newer part yet.
-        assert_eq!(s.next_slice(None), None);
+        let lone = s.next_slice(None).unwrap();
+        assert_eq!((lone.from, lone.to), (start, end));
+        assert_eq!(s.next_slice(None), None, "the whole window is running");
         assert_eq!(s.split(None), None, "no page yet: nothing known of what it has left");
-        // Its first page covers its last 50 minutes: ~17 pages left over 14 h 10 min.
-        let reached = newer.to - TimeDelta::minutes(50);
-        assert!(!s.page(newer.id, seen(1000, times(newer.to, reached), Some("next"), Duration::from_secs(3))));
-        let split = s.split(None).expect("a lone query with ~17 pages left is split");
-        assert_eq!(split.cut, newer.id);
-        assert_eq!(split.slice.from, newer.from);
-        // Of the 16 pages left once the page already on its way (50 minutes' worth) is in, the
-        // running query keeps 8 whole pages: the split is 0.15 of a page above their end.
-        let cut_at = reached - TimeDelta::minutes(50) - TimeDelta::minutes(8 * 50) + TimeDelta::seconds(450);
-        assert!((split.slice.to - cut_at).num_milliseconds().abs() <= 2, "{:?} vs {cut_at:?}", split.slice.to);
-        assert_eq!(s.bounds(newer.id), Some((0, split.slice.to, newer.to)), "the running query now ends at the split");
-        assert_eq!(s.bounds(split.slice.id), Some((0, newer.from, split.slice.to)));
+        // Its first page covers its last hour at 3 s a page: ~30 pages in all, more than one
+        // query's 20 but what two may hold, so it is split rather than narrowed.
+        let reached = end - TimeDelta::minutes(60);
+        assert!(!s.page(lone.id, seen(1000, times(end, reached), Some("next"), Duration::from_secs(3))));
+        assert_eq!(s.narrowed(), 0);
+        let split = s.split(None).expect("a lone query with ~28 pages left is split");
+        assert_eq!(split.cut, lone.id);
+        assert_eq!(split.slice.from, start);
+        // Of the 28 pages left once the page already on its way (an hour's worth) is in, the
+        // running query keeps 14 whole pages: the split is 0.15 of a page above their end.
+        let m1 = reached - TimeDelta::minutes(60) - TimeDelta::minutes(14 * 60) + TimeDelta::seconds(540);
+        assert!((split.slice.to - m1).num_milliseconds().abs() <= 2, "{:?} vs {m1:?}", split.slice.to);
+        let m1 = split.slice.to;
+        assert_eq!(s.bounds(lone.id), Some((0, m1, end)), "the running query now ends at the split");
+        assert_eq!(s.bounds(split.slice.id), Some((0, start, m1)));
         assert_eq!(s.split(None), None, "two queries run");
-        assert_eq!(s.splits(), 1);
-        assert_eq!(s.slices_started(), 3);
-        // Both halves complete: the lane is done to the end of the window.
+
+        // The older query holds little and is done after one page; the newer one, alone again
+        // with ~13 pages left after its second, is split again: the new query reaches down to
+        // the first cut, and the running one keeps 6 whole pages.
+        s.page(split.slice.id, seen(300, times(m1, start + TimeDelta::hours(10)), None, Duration::from_secs(3)));
         s.complete(split.slice.id);
+        assert_eq!(s.cursor(), m1);
+        let reached = reached - TimeDelta::minutes(60);
+        assert!(
+            !s.page(lone.id, seen(1000, times(reached + TimeDelta::minutes(60), reached), Some("next"), Duration::from_secs(3)))
+        );
+        let again = s.split(None).expect("alone again with ~13 pages left");
+        assert_eq!((again.cut, again.slice.from), (lone.id, m1));
+        let m2 = reached - TimeDelta::minutes(60) - TimeDelta::minutes(6 * 60) + TimeDelta::seconds(540);
+        assert!((again.slice.to - m2).num_milliseconds().abs() <= 2, "{:?} vs {m2:?}", again.slice.to);
+        assert_eq!(s.bounds(lone.id), Some((0, again.slice.to, end)));
+        assert_eq!(s.splits(), 2);
+        assert_eq!(s.slices_started(), 3);
+        // All three complete: the lane is done to the end of the window.
+        s.complete(again.slice.id);
         assert!(!s.finished());
-        s.complete(newer.id);
+        s.complete(lone.id);
         assert!(s.finished());
         assert_eq!(s.cursor(), end);
     }
