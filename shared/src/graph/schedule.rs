@@ -9,28 +9,28 @@
 //! - **Slices sized to the data.** A lane's density (rows per hour, measured on its last slice,
 //!   or remembered from the previous run) makes each slice about [`TARGET_PAGES`] pages: dense
 //!   hours get short slices, quiet days one long one, so few requests go to short last pages
-//!   or empty hours. A lane without a measurement starts as one query over its whole window
-//!   — a lone lane, which must become two queries when pages are slow, too, when its window
-//!   is at most two days: it is then split on its own page boundaries once its first page
-//!   shows the density (below), where a blind cut would cost a short page more; only a longer
-//!   window is cut blind into parts of at most a day. If its pages show more than
-//!   [`TARGET_PAGES`] per query it is to run as, the query is *narrowed* to the pages it has
-//!   asked for and the rest of the lane is cut into slices at the density they showed
-//!   ([`Schedule::page`]). So a quiet lane costs one query whatever its window, and a dense
-//!   one runs in short slices. A slice that would leave a tail under a quarter of itself
-//!   takes the tail too.
+//!   or empty hours. A lane without a measurement starts as one query over its whole window.
+//!   So does a lone lane, which must become two queries when pages are slow, if its window is
+//!   at most two days: its query is split on its own page boundaries once the first page
+//!   shows the density (below), where a blind cut would fall anywhere in a page and cost a
+//!   short page more; only a longer window is cut blind, into parts of at most a day. If its
+//!   pages show more than [`TARGET_PAGES`] per query it is to run as, the query is *narrowed*
+//!   to the pages it has asked for and the rest of the lane is cut into slices at the density
+//!   they showed ([`Schedule::page`]). So a quiet lane costs one query whatever its window,
+//!   and a dense one runs in short slices. A slice that would leave a tail under a quarter of
+//!   itself takes the tail too.
 //! - **Queries side by side.** Up to `max_in_flight` slices run at once, across lanes and within
 //!   a lane (a lane's backlog is split so that at least [`MIN_QUERIES_IN_FLIGHT`] queries run
 //!   together), so slow pages overlap and the pacer, not the latency, sets the pace.
 //! - **A lone long query is split while it runs.** When fewer queries run than keep the pacing
 //!   budget busy at Graph's observed latency and nothing else is left to start (a lone lane's
 //!   first query, a part that turned out to hold most of the data, the last lane of a
-//!   catch-up), the
-//!   running query with the most pages still to read is split: Graph returns records newest
-//!   first, so a query that has reached time `t` has `[from, t)` still to read; a new query
-//!   takes the older half `[from, m)` and the running one stops following its nextLinks once
-//!   its pages pass `m` ([`Schedule::split`]; `m` is put just above where one of the running
-//!   query's pages is expected to end, so that only the new query ends on a short page).
+//!   catch-up), the running query with the most pages still to read is split: Graph returns
+//!   records newest first, so a query that has reached time `t` has `[from, t)` still to
+//!   read; a new query takes the older half `[from, m)` and the running one stops following
+//!   its nextLinks once its pages pass `m` ([`Schedule::split`]; `m` is put just above where
+//!   one of the running query's pages is expected to end, so that only the new query ends on
+//!   a short page).
 //!   Splitting and narrowing rely on Graph's documented order; every page is checked, and a
 //!   pull that sees records out of order stops both and lets its queries run to their own end
 //!   (records before `m` are then read twice and deduplicated, none is lost).
@@ -470,9 +470,10 @@ impl Schedule {
     }
 
     /// A blind query (its lane's density was unknown) whose pages show it holds more than
-    /// [`TARGET_PAGES`] per query it is to run as (two for a lone lane) is narrowed to what it has read and the page already on its way: it
-    /// stops following nextLinks there, and the rest of its range goes back to the lane, to be
-    /// cut into slices sized to the density its pages showed. So a lane can start as one
+    /// [`TARGET_PAGES`] per query it is to run as (two for a lone lane) is narrowed to what it
+    /// has read and the page already on its way: it stops following nextLinks there, and the
+    /// rest of its range goes back to the lane, to be cut into slices sized to the density its
+    /// pages showed. So a lane can start as one
     /// query over its whole window — a quiet lane then costs one query, however long the
     /// window — and a dense one still runs as short slices (bounded memory and re-reads).
     /// Only the lane's newest query is narrowed (the lane keeps one range to plan).
