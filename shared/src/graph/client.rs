@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -181,7 +182,15 @@ impl GraphClient {
 
     /// GETs one page at `url` (a first-page URL or a nextLink, used verbatim); `None` when
     /// `stop` was set before a request for it went out (a request already sent is read).
-    pub async fn get_page(&self, tenant: &str, url: &str, stop: &mut StopSending) -> Result<Option<Page>, GraphError> {
+    /// `rank`: what the query still has to read, in hundredths of a page (see
+    /// [`Pacer::acquire_ranked`]).
+    pub async fn get_page(
+        &self,
+        tenant: &str,
+        url: &str,
+        stop: &mut StopSending,
+        rank: &Arc<AtomicU32>,
+    ) -> Result<Option<Page>, GraphError> {
         let pacer = self.pacer(tenant).await;
         let mut renewed_token = false;
         let mut skip_token_failures = 0;
@@ -208,7 +217,7 @@ impl GraphClient {
             tokio::select! {
                 biased;
                 () = stop.set() => return Ok(None),
-                () = pacer.acquire() => {}
+                () = pacer.acquire_ranked(rank) => {}
             }
             self.count(|s| s.requests += 1);
             let sent_at = tokio::time::Instant::now();

@@ -659,6 +659,16 @@ impl Schedule {
             .is_some_and(|r| r.pages > 0 && r.next_link.is_none())
     }
 
+    /// Pages running slice `id` is still expected to read (0 while its lane's density is
+    /// unknown, or once it is not running).
+    pub fn pages_left(&self, id: SliceId) -> f64 {
+        self.running
+            .get(&id)
+            .and_then(|(lane, from)| self.lanes[*lane].slices.get(from))
+            .and_then(|r| r.expected_pages.map(|expected| (expected - r.pages as f64).max(0.0)))
+            .unwrap_or(0.0)
+    }
+
     /// Pages the running slices are still expected to need.
     pub fn outstanding_pages(&self) -> f64 {
         self.lanes

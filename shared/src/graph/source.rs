@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -174,7 +174,7 @@ impl GraphSource {
             loop {
                 let url = s.next.take()?;
                 let q = &mut s.paging;
-                match q.client.get_page(&q.tenant, &url, &mut q.stop).await {
+                match q.client.get_page(&q.tenant, &url, &mut q.stop, &q.rank).await {
                     Ok(None) => return None,
                     Ok(Some(page)) => {
                         let last = page.records.iter().rev().find_map(|r| record_key(r.get(), q.time_property));
@@ -217,6 +217,9 @@ struct QueryPaging {
     stop: StopSending,
     /// The pull's count of query restarts.
     restarts: Arc<AtomicU64>,
+    /// The query's pages left in hundredths, kept up to date by the pull: its requests' rank
+    /// in the tenant's pacer.
+    rank: Arc<AtomicU32>,
 }
 
 /// Runs `events` in a task of its own, one page ahead of the consumer: a query's next request
@@ -376,6 +379,8 @@ impl Source for GraphSource {
         let mut running = futures::stream::SelectAll::new();
         // Per running query: the time (ms) before which it stops following nextLinks.
         let mut stop_before: HashMap<SliceId, Arc<AtomicI64>> = HashMap::new();
+        // Per running query: its pages left, its requests' rank in the pacer.
+        let mut ranks: HashMap<SliceId, Arc<AtomicU32>> = HashMap::new();
         // Set when the time budget is up: no request goes out after it, the pages already
         // asked for are read for up to DRAIN_GRACE more.
         let (stop_tx, stop_sending) = StopSending::channel();
@@ -401,9 +406,12 @@ impl Source for GraphSource {
                     tracing::debug!(tenant, slice = slice.id, lane = slice.lane, from = %slice.from, to = %slice.to, resumed = slice.resume_link.is_some(), "query starts");
                     let stop = Arc::new(AtomicI64::new(slice.from.timestamp_millis()));
                     stop_before.insert(slice.id, stop.clone());
-                    let events = self.slice_events(tenant, slice, stop, stop_sending.clone(), query_restarts.clone());
+                    let rank = Arc::new(AtomicU32::new(0));
+                    ranks.insert(slice.id, rank.clone());
+                    let events = self.slice_events(tenant, slice, stop, rank, stop_sending.clone(), query_restarts.clone());
                     running.push(prefetched(&mut fetchers, events));
                 }
+                sync_ranks(&schedule, &ranks);
             }
             let until = if stopping { deadline + DRAIN_GRACE } else { deadline };
             let event = match tokio::time::timeout_at(until, running.next()).await {
@@ -457,10 +465,12 @@ impl Source for GraphSource {
                         // The page may have narrowed the query (see `Schedule::page`).
                         sync_stop(&schedule, &stop_before, id);
                     }
+                    sync_ranks(&schedule, &ranks);
                 }
                 Event::Done(id) => {
                     tracing::debug!(tenant, slice = id, "query done");
                     stop_before.remove(&id);
+                    ranks.remove(&id);
                     // A query the stop ended before its last page goes on in the next run.
                     if stopping && !schedule.read_to_end(id) {
                         continue;
@@ -543,6 +553,14 @@ fn sync_stop(schedule: &Schedule, stop_before: &HashMap<SliceId, Arc<AtomicI64>>
     }
 }
 
+/// Gives each running query's requests its pages left as their rank in the tenant's pacer
+/// (see [`super::pacer::Pacer::acquire_ranked`]), so that the queries end together.
+fn sync_ranks(schedule: &Schedule, ranks: &HashMap<SliceId, Arc<AtomicU32>>) {
+    for (id, rank) in ranks {
+        rank.store((schedule.pages_left(*id) * 100.0).round().clamp(0.0, f64::from(u32::MAX)) as u32, Ordering::Relaxed);
+    }
+}
+
 /// What [`GraphSource::write_page`] saw of a page.
 struct PageWritten {
     /// Records inside the slice's bounds (written, or skipped as already written).
@@ -558,6 +576,7 @@ impl GraphSource {
         tenant: &str,
         slice: Slice,
         stop_before: Arc<AtomicI64>,
+        rank: Arc<AtomicU32>,
         stop: StopSending,
         restarts: Arc<AtomicU64>,
     ) -> BoxStream<'static, Event> {
@@ -572,6 +591,7 @@ impl GraphSource {
             stop_before,
             stop,
             restarts,
+            rank,
         };
         Self::pages(paging, url, slice.resume_link)
             .map(move |page| {
