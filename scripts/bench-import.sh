@@ -3,9 +3,9 @@
 # sign-ins (newline-delimited JSON, the JSON → Parquet bench's generator) beside pyarrow
 # (read_json + write_table) and DuckDB (read_json → COPY … FORMAT parquet) on the same file,
 # in the same run; DuckDB also with each record's text kept in a `raw` column, as the import
-# keeps it (the same work). auditlake runs with 1 and 2 workers and with 1 worker pinned to one core
-# (rows/s must grow with cores) into an empty local lake each time. Peak RSS and CPU seconds
-# (user + system, all threads) come from /usr/bin/time; rows/s is rows over wall time.
+# keeps it (the same work). auditlake runs with 1 and 2 workers and with 1 worker pinned to
+# one core (rows/s must grow with cores) into an empty local lake each time. Peak RSS and CPU
+# seconds (user + system, all threads) come from /usr/bin/time; rows/s is rows over wall time.
 #
 # Usage: scripts/bench-import.sh [ROWS...]   (default: 250000 1000000; the largest input is
 # generated once into $BENCH_DIR, ~2.2 GB for 1M rows)

@@ -258,7 +258,7 @@ pub struct Budget {
 impl Schedule {
     /// One lane per [`LaneStart`], each over `[start, end)`.
     pub fn new(lanes: Vec<LaneStart>, end: DateTime<Utc>, max_in_flight: usize) -> Self {
-        let split = MIN_QUERIES_IN_FLIGHT.div_ceil(lanes.len().max(1)) as i32;
+        let split = queries_per_lane(lanes.len()) as i32;
         let lanes = lanes
             .into_iter()
             .map(|l| Lane {
@@ -317,7 +317,7 @@ impl Schedule {
             self.lanes.iter().filter(|l| l.next_start < l.open_until(end) || l.slices.values().any(|r| !r.complete)).count();
         // While a lane's density is unknown, one part of it runs at a time unless the lane has
         // to be split for concurrency: a second blind part could not be sized to the budget.
-        let split = MIN_QUERIES_IN_FLIGHT.div_ceil(active.max(1));
+        let split = queries_per_lane(active);
         let probing = |l: &Lane| l.rows_per_hour.is_none() && split == 1 && l.slices.values().any(|r| !r.complete);
         let lane = (0..self.lanes.len())
             .filter(|&i| {
@@ -473,15 +473,15 @@ impl Schedule {
     /// [`TARGET_PAGES`] per query it is to run as (two for a lone lane) is narrowed to what it
     /// has read and the page already on its way: it stops following nextLinks there, and the
     /// rest of its range goes back to the lane, to be cut into slices sized to the density its
-    /// pages showed. So a lane can start as one
-    /// query over its whole window — a quiet lane then costs one query, however long the
-    /// window — and a dense one still runs as short slices (bounded memory and re-reads).
-    /// Only the lane's newest query is narrowed (the lane keeps one range to plan).
+    /// pages showed. So a lane can start as one query over its whole window — a quiet lane
+    /// then costs one query, however long the window — and a dense one still runs as short
+    /// slices (bounded memory and re-reads). Only the lane's newest query is narrowed (the
+    /// lane keeps one range to plan).
     fn narrow(&mut self, id: SliceId, lane: usize, from: DateTime<Utc>) {
         let page_rows = self.page_rows();
         // A lone lane's query is to be split into `share` queries (see `probe_length`), each
         // of which may hold TARGET_PAGES.
-        let share = MIN_QUERIES_IN_FLIGHT.div_ceil(self.lanes.len().max(1)) as f64;
+        let share = queries_per_lane(self.lanes.len()) as f64;
         let l = &mut self.lanes[lane];
         if l.gap.is_some() {
             return;
@@ -758,6 +758,11 @@ impl Schedule {
 /// An exponentially smoothed duration: a fifth of each new measurement.
 fn smoothed(before: Option<Duration>, now: Duration) -> Duration {
     before.map_or(now, |t| t.mul_f64(0.8) + now.mul_f64(0.2))
+}
+
+/// The queries each of `lanes` lanes must run as for [`MIN_QUERIES_IN_FLIGHT`] to run at once.
+fn queries_per_lane(lanes: usize) -> usize {
+    MIN_QUERIES_IN_FLIGHT.div_ceil(lanes.max(1))
 }
 
 /// How long the blind queries of a lane of unknown density are, over a `window` to be read as

@@ -377,10 +377,8 @@ impl Source for GraphSource {
         let interval = self.client.request_interval();
         let mut schedule = Schedule::new(lanes, end, MAX_QUERIES_IN_FLIGHT).with_request_interval(interval);
         let mut running = futures::stream::SelectAll::new();
-        // Per running query: the time (ms) before which it stops following nextLinks.
-        let mut stop_before: HashMap<SliceId, Arc<AtomicI64>> = HashMap::new();
-        // Per running query: its pages left, its requests' rank in the pacer.
-        let mut ranks: HashMap<SliceId, Arc<AtomicU32>> = HashMap::new();
+        // Per running query: what the pull tells its paging while it runs.
+        let mut steering: HashMap<SliceId, Steering> = HashMap::new();
         // Set when the time budget is up: no request goes out after it, the pages already
         // asked for are read for up to DRAIN_GRACE more.
         let (stop_tx, stop_sending) = StopSending::channel();
@@ -396,7 +394,7 @@ impl Source for GraphSource {
                         Some(slice) => slice,
                         None => match schedule.split(Some(budget)) {
                             Some(split) => {
-                                sync_stop(&schedule, &stop_before, split.cut);
+                                sync_stop(&schedule, &steering, split.cut);
                                 tracing::debug!(tenant, cut = split.cut, at = %split.slice.to, "split a lone query");
                                 split.slice
                             }
@@ -404,14 +402,15 @@ impl Source for GraphSource {
                         },
                     };
                     tracing::debug!(tenant, slice = slice.id, lane = slice.lane, from = %slice.from, to = %slice.to, resumed = slice.resume_link.is_some(), "query starts");
-                    let stop = Arc::new(AtomicI64::new(slice.from.timestamp_millis()));
-                    stop_before.insert(slice.id, stop.clone());
-                    let rank = Arc::new(AtomicU32::new(0));
-                    ranks.insert(slice.id, rank.clone());
-                    let events = self.slice_events(tenant, slice, stop, rank, stop_sending.clone(), query_restarts.clone());
+                    let steer = Steering {
+                        stop_before: Arc::new(AtomicI64::new(slice.from.timestamp_millis())),
+                        rank: Arc::new(AtomicU32::new(0)),
+                    };
+                    steering.insert(slice.id, steer.clone());
+                    let events = self.slice_events(tenant, slice, steer, stop_sending.clone(), query_restarts.clone());
                     running.push(prefetched(&mut fetchers, events));
                 }
-                sync_ranks(&schedule, &ranks);
+                sync_ranks(&schedule, &steering);
             }
             let until = if stopping { deadline + DRAIN_GRACE } else { deadline };
             let event = match tokio::time::timeout_at(until, running.next()).await {
@@ -458,19 +457,18 @@ impl Source for GraphSource {
                             tenant,
                             "Graph returned records out of its documented newest-first order; queries are no longer split or narrowed in this run"
                         );
-                        for stop in stop_before.values() {
-                            stop.store(i64::MIN, Ordering::Relaxed);
+                        for steer in steering.values() {
+                            steer.stop_before.store(i64::MIN, Ordering::Relaxed);
                         }
                     } else {
                         // The page may have narrowed the query (see `Schedule::page`).
-                        sync_stop(&schedule, &stop_before, id);
+                        sync_stop(&schedule, &steering, id);
                     }
-                    sync_ranks(&schedule, &ranks);
+                    sync_ranks(&schedule, &steering);
                 }
                 Event::Done(id) => {
                     tracing::debug!(tenant, slice = id, "query done");
-                    stop_before.remove(&id);
-                    ranks.remove(&id);
+                    steering.remove(&id);
                     // A query the stop ended before its last page goes on in the next run.
                     if stopping && !schedule.read_to_end(id) {
                         continue;
@@ -545,19 +543,29 @@ impl Source for GraphSource {
 /// Tells the running query `id` where it now starts (a split or a narrowing moved its start
 /// up): it stops following nextLinks once its pages reach records older than that. Not once
 /// records came out of order: then every query reads to its own end.
-fn sync_stop(schedule: &Schedule, stop_before: &HashMap<SliceId, Arc<AtomicI64>>, id: SliceId) {
+fn sync_stop(schedule: &Schedule, steering: &HashMap<SliceId, Steering>, id: SliceId) {
     if schedule.in_order()
-        && let (Some((_, from, _)), Some(stop)) = (schedule.bounds(id), stop_before.get(&id))
+        && let (Some((_, from, _)), Some(steer)) = (schedule.bounds(id), steering.get(&id))
     {
-        stop.store(from.timestamp_millis(), Ordering::Relaxed);
+        steer.stop_before.store(from.timestamp_millis(), Ordering::Relaxed);
     }
+}
+
+/// What the pull tells a running query's paging: shared with it, changed as pages come.
+#[derive(Debug, Clone)]
+struct Steering {
+    /// Milliseconds: the query stops following nextLinks after a page older than this (see
+    /// [`QueryPaging`]).
+    stop_before: Arc<AtomicI64>,
+    /// Its pages left in hundredths: its requests' rank in the tenant's pacer.
+    rank: Arc<AtomicU32>,
 }
 
 /// Gives each running query's requests its pages left as their rank in the tenant's pacer
 /// (see [`super::pacer::Pacer::acquire_ranked`]), so that the queries end together.
-fn sync_ranks(schedule: &Schedule, ranks: &HashMap<SliceId, Arc<AtomicU32>>) {
-    for (id, rank) in ranks {
-        rank.store((schedule.pages_left(*id) * 100.0).round().clamp(0.0, f64::from(u32::MAX)) as u32, Ordering::Relaxed);
+fn sync_ranks(schedule: &Schedule, steering: &HashMap<SliceId, Steering>) {
+    for (id, steer) in steering {
+        steer.rank.store((schedule.pages_left(*id) * 100.0).round().clamp(0.0, f64::from(u32::MAX)) as u32, Ordering::Relaxed);
     }
 }
 
@@ -575,8 +583,7 @@ impl GraphSource {
         &self,
         tenant: &str,
         slice: Slice,
-        stop_before: Arc<AtomicI64>,
-        rank: Arc<AtomicU32>,
+        steer: Steering,
         stop: StopSending,
         restarts: Arc<AtomicU64>,
     ) -> BoxStream<'static, Event> {
@@ -588,10 +595,10 @@ impl GraphSource {
             tenant: tenant.to_string(),
             context,
             time_property: self.kind.graph_table().time_property,
-            stop_before,
+            stop_before: steer.stop_before,
             stop,
             restarts,
-            rank,
+            rank: steer.rank,
         };
         Self::pages(paging, url, slice.resume_link)
             .map(move |page| {
